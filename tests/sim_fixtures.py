@@ -1,0 +1,1 @@
+"""Session-scoped simulated EBs (filled in by the simulator work)."""
