@@ -1,0 +1,109 @@
+"""Every CASA call a task makes goes through here and is recorded.
+
+Each call is appended to ``casa_commands.log`` in the working directory as a
+line of runnable Python (paths inside the working directory written relative
+to it), preceded by a comment with the stage number and task. The log is
+valid Python: run it from the working directory in a CASA session, or in
+plain Python after ``from casatasks import *``. The script generator
+(hsol_exportdata) builds the calibration and imaging scripts from it.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+LOG = logging.getLogger(__name__)
+
+COMMANDS_LOG = "casa_commands.log"
+_HEADER = (
+    "# solarpipe casa_commands.log: every CASA call of the run, in order.\n"
+    "# Run from the working directory. Inside a CASA session the tasks are\n"
+    "# already defined; in plain Python the imports below provide them.\n"
+    "from casatasks import *  # noqa: F401,F403\n"
+    "import casatools  # noqa: F401\n"
+    "import shutil  # noqa: F401\n"
+)
+
+
+class CasaCalls:
+    """Run casatasks calls (and record tool/python steps) for one stage."""
+
+    def __init__(self, workdir: str | os.PathLike, stage: int, task: str):
+        self.workdir = Path(workdir).resolve()
+        self.stage = stage
+        self.task = task
+        self.log_path = self.workdir / COMMANDS_LOG
+        self.calls: list[dict[str, Any]] = []  # this stage's calls, for the weblog
+        self._comment_written = False
+
+    # -- recording -------------------------------------------------------
+    def _relative(self, value: Any) -> Any:
+        """Absolute paths inside the working directory become relative ones."""
+        if isinstance(value, str) and os.path.isabs(value):
+            try:
+                rel = Path(value).resolve().relative_to(self.workdir)
+                return str(rel) if str(rel) != "." else "."
+            except ValueError:
+                return value
+        if isinstance(value, (list, tuple)):
+            return type(value)(self._relative(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._relative(v) for k, v in value.items()}
+        return value
+
+    def _write(self, text: str) -> None:
+        new = not self.log_path.exists()
+        with open(self.log_path, "a") as fh:
+            if new:
+                fh.write(_HEADER)
+            if not self._comment_written:
+                fh.write(f"\n# --- stage {self.stage}: {self.task} ---\n")
+                self._comment_written = True
+            fh.write(text.rstrip("\n") + "\n")
+
+    def format_call(self, name: str, kwargs: dict[str, Any]) -> str:
+        args = ", ".join(f"{k}={self._relative(v)!r}" for k, v in kwargs.items())
+        return f"{name}({args})"
+
+    def record(self, code: str, comment: str = "") -> None:
+        """Record a line (or block) of Python that reproduces a non-task step."""
+        compile(code, "<casacalls>", "exec")  # the log must stay valid Python
+        if comment:
+            self._write(f"# {comment}")
+        self._write(code)
+        self.calls.append({"code": code, "comment": comment})
+
+    # -- running ---------------------------------------------------------------
+    def task(self, name: str, comment: str = "", **kwargs: Any) -> Any:
+        """Run ``casatasks.<name>(**kwargs)`` and record it."""
+        import casatasks
+
+        func: Callable[..., Any] = getattr(casatasks, name)
+        line = self.format_call(name, kwargs)
+        if comment:
+            self._write(f"# {comment}")
+        self._write(line)
+        LOG.info("stage %d %s: %s", self.stage, self.task, line)
+        t0 = time.perf_counter()
+        try:
+            result = func(**kwargs)
+        finally:
+            self.calls.append({"code": line, "comment": comment,
+                               "seconds": round(time.perf_counter() - t0, 3)})
+        return result
+
+    def python(self, code_repr: str, func: Callable[..., Any], *args: Any,
+               comment: str = "", **kwargs: Any) -> Any:
+        """Run a Python callable and record ``code_repr`` as its reproducible form."""
+        self.record(code_repr, comment)
+        return func(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def tool(self, description: str) -> Iterator[None]:
+        """Mark a block of casatools reads (not replayable) in the log as a comment."""
+        self._write(f"# casatools: {description}")
+        yield

@@ -1,0 +1,149 @@
+"""The task contract every hsol_* task follows.
+
+    Inputs  (dataclass; None = "let the heuristic decide")
+      -> Task.prepare()   gathers data, decides by calling heuristics, acts
+                          only through CasaCalls (every CASA call recorded)
+      -> Task.analyse()   turns raw outcomes into Results
+      -> Task.qa()        QA scores in [0, 1]
+      -> Results.merge_with_context()  the only place the context changes
+
+Tasks never write the context themselves and never call casatasks behind
+the recorder's back; the runner (solarpipe.runner) drives them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .qa import QAScore
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .casacalls import CasaCalls
+    from .context import Context
+
+
+@dataclass
+class Decision:
+    """A value decided by a heuristic (or given by the user), and why."""
+
+    name: str
+    value: Any
+    reason: str
+    by: str = "heuristic"  # 'heuristic' | 'user' | 'default'
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Plot:
+    """A plot made at task time (the MS changes later), referenced by path."""
+
+    path: str  # relative to the weblog directory
+    caption: str
+    group: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Results:
+    """Plain data a task returns: decisions, QA, plots, task-specific summary."""
+
+    task: str
+    stage: int
+    inputs: dict[str, Any] = field(default_factory=dict)  # resolved values
+    decisions: list[Decision] = field(default_factory=list)
+    qa: list[QAScore] = field(default_factory=list)
+    plots: list[Plot] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)  # task-specific, JSON-able
+    messages: list[str] = field(default_factory=list)
+
+    def decide(self, name: str, value: Any, reason: str, by: str = "heuristic") -> Any:
+        """Record a decision and return its value (so code reads `x = r.decide(...)`)."""
+        self.decisions.append(Decision(name, value, reason, by))
+        self.inputs[name] = value
+        return value
+
+    def merge_with_context(self, context: "Context") -> None:
+        """Register products in the context; tasks override. Default: nothing."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "stage": self.stage,
+            "inputs": self.inputs,
+            "decisions": [d.to_dict() for d in self.decisions],
+            "qa": [q.to_dict() for q in self.qa],
+            "plots": [p.to_dict() for p in self.plots],
+            "summary": self.summary,
+            "messages": self.messages,
+        }
+
+
+@dataclass
+class TaskInputs:
+    """Base of every task's Inputs. ``vis`` None means: the context's MS."""
+
+    vis: str | None = None
+
+
+class Task:
+    """Base class: subclasses set ``name``, ``Inputs``, ``topic`` and implement
+    ``prepare`` and ``analyse`` (and usually ``qa``)."""
+
+    name: ClassVar[str] = ""
+    Inputs: ClassVar[type[TaskInputs]] = TaskInputs
+    topic: ClassVar[str] = "dataset"  # weblog by-topic grouping
+    #: True if the task needs an MS already in the context (all but importdata)
+    needs_observing_run: ClassVar[bool] = True
+
+    def __init__(self, context: "Context", inputs: TaskInputs, casa: "CasaCalls", stage: int):
+        self.context = context
+        self.inputs = inputs
+        self.casa = casa
+        self.stage = stage
+
+    # -- the contract ---------------------------------------------------
+    def prepare(self) -> Any:
+        raise NotImplementedError
+
+    def analyse(self, raw: Any) -> Results:
+        raise NotImplementedError
+
+    def qa(self, results: Results) -> list[QAScore]:
+        return []
+
+    # -- helpers for subclasses ----------------------------------------
+    @property
+    def stage_dir(self) -> Path:
+        """Weblog directory of this stage (plots go here)."""
+        d = Path(self.context.workdir) / "weblog" / f"stage{self.stage}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def new_results(self) -> Results:
+        return Results(task=self.name, stage=self.stage,
+                       inputs={k: v for k, v in dataclasses.asdict(self.inputs).items()})
+
+    def execute(self) -> Results:
+        """prepare -> analyse -> qa; the runner wraps this with logging and saving."""
+        raw = self.prepare()
+        results = self.analyse(raw)
+        results.qa.extend(self.qa(results))
+        return results
+
+
+def input_fields(inputs_cls: type[TaskInputs]) -> dict[str, tuple[Any, Any]]:
+    """Parameter name -> (type hint, default) of an Inputs dataclass."""
+    hints = typing.get_type_hints(inputs_cls)
+    out = {}
+    for f in dataclasses.fields(inputs_cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        out[f.name] = (hints.get(f.name, Any), default)
+    return out

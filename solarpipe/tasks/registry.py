@@ -1,0 +1,30 @@
+"""The explicit list of tasks: name -> "module:Class".
+
+Nothing registers itself on import; adding a task means adding a line here.
+Classes are imported on first use so listing tasks stays cheap.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ..errors import BadInputError
+from ..task import Task
+
+TASKS: dict[str, str] = {
+    "hsol_importdata": "solarpipe.tasks.importdata:ImportData",
+}
+
+
+def task_names() -> list[str]:
+    return list(TASKS)
+
+
+def get_task(name: str) -> type[Task]:
+    """The Task class registered as ``name``; BadInputError for an unknown name."""
+    try:
+        target = TASKS[name]
+    except KeyError:
+        raise BadInputError(
+            f"unknown task {name!r}; known tasks: {', '.join(TASKS)}") from None
+    module, cls = target.split(":")
+    return getattr(importlib.import_module(module), cls)
