@@ -82,6 +82,19 @@ def cmd_simulate(args: argparse.Namespace, rest: list[str]) -> int:
     return simulate_main(rest)
 
 
+def cmd_casa(rest: list[str]) -> int:
+    """Start casashell with solarpipe's offline CASA configuration."""
+    import os
+    import subprocess
+
+    from .casaenv import SITE_CONFIG
+
+    env = dict(os.environ)
+    env.setdefault("CASASITECONFIG", str(SITE_CONFIG))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return subprocess.call([sys.executable, "-m", "casashell", *rest], env=env)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -119,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "(options: see 'solarpipe simulate --help')", add_help=False)
     sim.set_defaults(func=None, simulate=True)
 
+    c = sub.add_parser("casa", help="start a CASA shell (casashell) configured for offline "
+                       "use; arguments go to casashell, e.g. --nologger --nogui -c script.py",
+                       add_help=False)
+    c.set_defaults(func=None)
+
     d = sub.add_parser("demo", help="simulate an EB and run the full recipe on it")
     d.add_argument("--workdir", default="solarpipe_demo", help="where to write (default ./solarpipe_demo)")
     d.add_argument("--size", default="tiny", choices=["tiny", "small"], help="simulated EB size")
@@ -129,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if argv and argv[0] == "casa":
+        return cmd_casa(argv[1:])
     if argv and argv[0] == "simulate":
         return _guard(lambda: cmd_simulate(argparse.Namespace(), argv[1:]))
     args = parser.parse_args(argv)
