@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import string
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -235,6 +236,16 @@ def test_plan_out_of_range(tmp_path, start, stop, words):
             assert word in msg
 
 
+def test_recipe_numbers_stages_and_plan_drops_outer_breakpoints():
+    bp = dict(task="breakpoint", is_breakpoint=True)
+    recipe = Recipe("r", steps=[Step(**bp), Step("fake_import"), Step(**bp), Step(**bp),
+                                Step("fake_image"), Step(**bp)])
+    assert [(s.index, s.stage) for s in recipe.steps] == [
+        (1, None), (2, 1), (3, None), (4, None), (5, 2), (6, None)]
+    assert [s.index for s in plan(recipe)] == [2, 3, 4, 5]
+    assert [s.index for s in plan(recipe, 2)] == [5]
+
+
 def test_bare_list_recipe_and_null_params(tmp_path):
     recipe = load_text(tmp_path, "bare.yaml", "- fake_import:\n- breakpoint\n- fake_image: {}\n")
     assert recipe.name == "bare" and recipe.n_stages == 2
@@ -263,7 +274,9 @@ def test_packaged_recipe_by_name_and_its_xml_twin():
 
 
 def test_recipe_module_does_not_import_casa():
-    assert "casatools" not in sys.modules and "casatasks" not in sys.modules
+    code = ("import sys, solarpipe.recipe; "
+            "bad = {'casatools', 'casatasks'} & set(sys.modules); assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 # -- parameter conversion ----------------------------------------------------
@@ -468,6 +481,22 @@ def test_xml_structure_errors(tmp_path):
             "</ProcessingCommand></ProcessingProcedure>")
     msg = error_of(tmp_path, "x.xml", text)
     assert "line 3" in msg and "one <Keyword> and one text <Value>" in msg
+
+
+def test_xml_entities_are_refused(tmp_path):
+    text = ('<?xml version="1.0"?>\n<!DOCTYPE p [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n'
+            "<ProcessingProcedure><ProcessingCommand><Command>fake_image</Command>"
+            "<ParameterSet><Parameter><Keyword>label</Keyword><Value>&e;</Value></Parameter>"
+            "</ParameterSet></ProcessingCommand></ProcessingProcedure>")
+    msg = error_of(tmp_path, "ent.xml", text)
+    assert "ent.xml: line 2: malformed XML: entity declarations" in msg
+
+
+def test_full_ppr_with_nested_procedure(tmp_path):
+    text = ("<SciPipeRequest><ProcessingRequests><ProcessingRequest><ProcessingProcedure>"
+            "<ProcessingCommand><Command>fake_image</Command><ParameterSet/></ProcessingCommand>"
+            "</ProcessingProcedure></ProcessingRequest></ProcessingRequests></SciPipeRequest>")
+    assert [s.task for s in load_text(tmp_path, "ppr.xml", text).steps] == ["fake_image"]
 
 
 def test_not_utf8(tmp_path):
