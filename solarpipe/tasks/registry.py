@@ -12,6 +12,8 @@ from ..task import Task
 
 TASKS: dict[str, str] = {
     "hsol_importdata": "solarpipe.tasks.importdata:ImportData",
+    "hsol_flagdata": "solarpipe.tasks.flagdata:FlagData",
+    "hsol_ampcal": "solarpipe.tasks.ampcal:AmpCal",
 }
 
 

@@ -132,3 +132,163 @@ def observation_overview_plots(run: "ObservingRun", outdir: Path) -> list[tuple[
         (mosaic_layout(run, outdir / "mosaic_layout.png"),
          "Sun pointings with the 12m primary-beam FWHM at the mean science frequency."),
     ]
+
+
+def flag_heatmap(summary: dict, run: "ObservingRun", path: Path) -> Path:
+    """Flagged fraction per antenna x science SPW, from a flagdata summary with spw:antenna
+    breakdown if present, else the per-antenna and per-SPW margins' product shape."""
+    import numpy as np
+
+    plt = _pyplot()
+    ants = [a.name for a in run.antennas]
+    spws = run.science_spw_ids
+    grid = np.full((len(ants), len(spws)), np.nan)
+    per = summary.get("spw:antenna") or {}
+    for j, spw in enumerate(spws):
+        for i, ant in enumerate(ants):
+            cell = per.get(f"{spw}:{ant}") if per else None
+            if cell and cell.get("total"):
+                grid[i, j] = cell["flagged"] / cell["total"]
+    if np.all(np.isnan(grid)):  # margins only: show per-antenna fraction in each SPW column
+        for i, ant in enumerate(ants):
+            a = summary.get("antenna", {}).get(ant, {})
+            if a.get("total"):
+                grid[i, :] = a["flagged"] / a["total"]
+    fig, ax = plt.subplots(figsize=(4 + 0.4 * len(spws), 1.5 + 0.25 * len(ants)), dpi=90)
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(spws)), [str(s) for s in spws])
+    ax.set_yticks(range(len(ants)), ants, fontsize=7)
+    ax.set_xlabel("science SPW")
+    ax.set_ylabel("antenna")
+    fig.colorbar(im, ax=ax, label="flagged fraction")
+    ax.set_title("flagged fraction after the stage")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, str]]:
+    """Calibrator amplitude vs channel and vs time, before and with the new flags."""
+    import numpy as np
+
+    plt = _pyplot()
+    out = []
+    for spw, scans in sorted(plots_data.get("spectra", {}).items()):
+        fig, ax = plt.subplots(figsize=(6, 3.2), dpi=90)
+        for scan, d in sorted(scans.items()):
+            spec = np.array(d["before"], float)
+            line, = ax.plot(spec, lw=0.8, label=f"scan {scan}")
+            bad = d["flagged_channels"]
+            if bad:
+                ax.plot(bad, spec[bad], "x", color=line.get_color(), ms=6)
+        ax.set_xlabel("channel")
+        ax.set_ylabel("mean |V| (raw correlation)")
+        ax.set_title(f"SPW {spw}: calibrator spectra (x: newly flagged channels)")
+        ax.legend(fontsize=6, ncol=3)
+        fig.tight_layout()
+        path = outdir / f"cal_amp_vs_channel_spw{spw}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, f"SPW {spw}: calibrator amplitude vs channel before flagging; "
+                          "crosses mark channels flagged by this stage."))
+    for spw, scans in sorted(plots_data.get("timeseries", {}).items()):
+        fig, ax = plt.subplots(figsize=(6, 3.2), dpi=90)
+        for scan, d in sorted(scans.items()):
+            t = np.array(d["time"])
+            amp = np.array(d["amp"], float)
+            names = d["ant_names"]
+            bad_ids = {names.index(n) for n in d["bad_antennas"]}
+            a1, a2 = np.array(d["ant1"]), np.array(d["ant2"])
+            is_bad = np.isin(a1, list(bad_ids)) | np.isin(a2, list(bad_ids))
+            t0 = t.min()
+            ax.plot((t[~is_bad] - t0) / 60, amp[~is_bad], ".", ms=1.5, color="C0")
+            ax.plot((t[is_bad] - t0) / 60, amp[is_bad], ".", ms=1.5, color="C3")
+        ax.set_xlabel("minutes from scan start")
+        ax.set_ylabel("|V| (raw correlation)")
+        ax.set_title(f"SPW {spw}: calibrator amplitude vs time (red: newly flagged antennas)")
+        fig.tight_layout()
+        path = outdir / f"cal_amp_vs_time_spw{spw}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, f"SPW {spw}: calibrator amplitude vs time; red points belong to "
+                          "antennas this stage flagged (after), blue are kept."))
+    return out
+
+
+def tant_vs_subscan(rows: list[dict], outdir: Path) -> list[tuple[Path, str]]:
+    """Tant against on-Sun sub-scan, one panel per baseband, a line per antenna
+    (XX solid, YY dashed): the plot analysts know from the legacy sol_tsunplot."""
+    import numpy as np
+
+    plt = _pyplot()
+    on = [r for r in rows if r["on_sun"]]
+    if not on:
+        return []
+    bbs = sorted({r["baseband"] for r in on})
+    ants = sorted({r["antenna"] for r in on})
+    fig, axes = plt.subplots(1, len(bbs), figsize=(3.2 * len(bbs) + 1, 3.6), dpi=90, sharey=True,
+                             squeeze=False)
+    keys = sorted({(r["scan"], r["subscan"]) for r in on})
+    xpos = {k: i for i, k in enumerate(keys)}
+    cmap = plt.get_cmap("tab20")
+    for ax, bb in zip(axes[0], bbs):
+        for k, ant in enumerate(ants):
+            for pol, ls in (("XX", "-"), ("YY", "--")):
+                pts = sorted((xpos[(r["scan"], r["subscan"])], r["tant"]) for r in on
+                             if r["antenna"] == ant and r["pol"] == pol and r["baseband"] == bb)
+                if pts:
+                    x, y = np.array(pts).T
+                    ax.plot(x, y, ls, color=cmap(k % 20), lw=0.8,
+                            label=ant if (pol == "XX" and bb == bbs[0]) else None)
+        ax.set_title(f"BB_{bb}")
+        ax.set_xlabel("on-Sun sub-scan (EB order)")
+    axes[0][0].set_ylabel("Tant (K)")
+    fig.legend(fontsize=6, ncol=min(8, len(ants)), loc="lower center")
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    path = outdir / "tant_vs_subscan.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [(path, "Tant per on-Sun sub-scan, per baseband; one colour per antenna, XX solid, YY dashed.")]
+
+
+def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tuple[Path, str]]:
+    """Median-in-time Tsys spectrum per antenna, one panel per science SPW (flagged channels blank)."""
+    import numpy as np
+    from casatools import table
+
+    plt = _pyplot()
+    tb = table()
+    tb.open(str(tsys_table))
+    try:
+        ant = tb.getcol("ANTENNA1")
+        spw = tb.getcol("SPECTRAL_WINDOW_ID")
+        spectra = [np.where(tb.getcell("FLAG", i), np.nan, tb.getcell("FPARAM", i))[..., 0]
+                   for i in range(tb.nrows())]
+    finally:
+        tb.close()
+    spws = sorted(set(int(s) for s in spw))
+    if not spws:
+        return []
+    fig, axes = plt.subplots(1, len(spws), figsize=(3.2 * len(spws) + 1, 3.4), dpi=90, squeeze=False)
+    names = {a.id: a.name for a in run.antennas}
+    for ax, s in zip(axes[0], spws):
+        for a in sorted(set(int(x) for x in ant)):
+            sel = [i for i in range(len(spectra)) if spw[i] == s and ant[i] == a]
+            if not sel:
+                continue
+            with np.errstate(all="ignore"):
+                med = np.nanmedian(np.stack([spectra[i] for i in sel]), axis=0)  # (npol, nchan)
+            ax.plot(med[0], lw=0.6)
+            if med.shape[0] > 1:
+                ax.plot(med[1], lw=0.6, ls="--")
+        ax.set_title(f"SPW {s}")
+        ax.set_xlabel("channel")
+    axes[0][0].set_ylabel("Tsys (K)")
+    fig.suptitle(f"Tsys spectra (median in time), {len(names)} antennas; XX solid, YY dashed", fontsize=9)
+    fig.tight_layout()
+    path = outdir / "tsys_spectra.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return [(path, "Tsys spectra per antenna and science SPW (median over ATM scans); gaps are flagged "
+                   "edge and ozone channels.")]
