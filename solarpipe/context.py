@@ -40,6 +40,7 @@ class CalApplication:
     gaintable: str
     caltype: str  # 'tsys', 'tsys+tant', 'bandpass', 'gain', 'fluxscale', 'selfcal'...
     stage: int
+    target: str = "all"  # which data it calibrates: 'sun', 'calibrators' or 'all'
     intents: str = ""  # e.g. '*OBSERVE_TARGET*' ('' = all)
     fields: str = ""
     spwmap: list[int] = field(default_factory=list)
@@ -97,6 +98,8 @@ class Context:
     products: list[str] = field(default_factory=list)
     stages: list[StageRecord] = field(default_factory=list)
     recipe: dict[str, Any] | None = None  # Recipe.to_dict(), to resume
+    flux_calibrator: dict[str, Any] | None = None  # hsol_fluxcalselect's choice
+    refants: list[str] = field(default_factory=list)  # hsol_refant's ranked list
 
     # -- convenience ------------------------------------------------------
     @property
@@ -122,8 +125,25 @@ class Context:
         return self.observing_runs[0]
 
     def add_cal(self, cal: CalApplication) -> None:
+        """Append to the cal library (replacing an entry of the same table and target)."""
+        self.callibrary = [c for c in self.callibrary
+                           if (c.gaintable, c.target) != (cal.gaintable, cal.target)]
         cal.order = len(self.callibrary)
         self.callibrary.append(cal)
+
+    def cal_args(self, target: str, exclude_types: tuple[str, ...] = ()) -> dict[str, list]:
+        """gaintable/gainfield/interp/spwmap/calwt lists to pre-apply or apply to ``target``
+        ('sun' or 'calibrators'), in cal-library order."""
+        out: dict[str, list] = {"gaintable": [], "gainfield": [], "interp": [], "spwmap": [], "calwt": []}
+        for cal in sorted(self.callibrary, key=lambda c: c.order):
+            if cal.target not in (target, "all") or cal.caltype in exclude_types:
+                continue
+            out["gaintable"].append(cal.gaintable)
+            out["gainfield"].append(cal.gainfield)
+            out["interp"].append(cal.interp)
+            out["spwmap"].append(list(cal.spwmap))
+            out["calwt"].append(cal.calwt)
+        return out
 
     # -- (de)serialisation ----------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -140,6 +160,8 @@ class Context:
             "products": self.products,
             "stages": [s.to_dict() for s in self.stages],
             "recipe": self.recipe,
+            "flux_calibrator": self.flux_calibrator,
+            "refants": self.refants,
         }
 
     @classmethod
@@ -165,6 +187,8 @@ class Context:
                 products=d.get("products", []),
                 stages=[StageRecord(**s) for s in d.get("stages", [])],
                 recipe=d.get("recipe"),
+                flux_calibrator=d.get("flux_calibrator"),
+                refants=list(d.get("refants", [])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContextError(f"{source}: context content is invalid ({exc!r})") from exc

@@ -127,9 +127,9 @@ class AmpCal(Task):
         sun_sel = ",".join(str(f) for f in run.sun_field_ids)
         cal_sel = ",".join(str(f) for f in cal_fields)
         cals = [CalApplication(gaintable=str(tsystant_table), caltype="tsys+tant", stage=self.stage,
-                               fields=sun_sel, interp="linear", calwt=False),
+                               target="sun", fields=sun_sel, interp="linear", calwt=False),
                 CalApplication(gaintable=str(tsys_table), caltype="tsys", stage=self.stage,
-                               fields=cal_sel, interp="linear", calwt=False, gainfield="nearest")]
+                               target="calibrators", fields=cal_sel, interp="linear", calwt=False, gainfield="nearest")]
         if inp.apply:
             self.casa.task("applycal", vis=run.vis, field=sun_sel, spw=_sel(run.science_spw_ids),
                            gaintable=[str(tsystant_table)], interp=["linear"], calwt=[False],

@@ -14,6 +14,11 @@ TASKS: dict[str, str] = {
     "hsol_importdata": "solarpipe.tasks.importdata:ImportData",
     "hsol_flagdata": "solarpipe.tasks.flagdata:FlagData",
     "hsol_ampcal": "solarpipe.tasks.ampcal:AmpCal",
+    "hsol_fluxcalselect": "solarpipe.tasks.fluxcalselect:FluxCalSelect",
+    "hsol_refant": "solarpipe.tasks.refant:RefAnt",
+    "hsol_bandpass": "solarpipe.tasks.bandpass:Bandpass",
+    "hsol_gaincal": "solarpipe.tasks.gaincal:Gaincal",
+    "hsol_applycal": "solarpipe.tasks.applycal:Applycal",
 }
 
 

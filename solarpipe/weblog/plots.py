@@ -292,3 +292,123 @@ def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tu
     plt.close(fig)
     return [(path, "Tsys spectra per antenna and science SPW (median over ATM scans); gaps are flagged "
                    "edge and ozone channels.")]
+
+
+def bandpass_plots(table: Path, run: "ObservingRun", outdir: Path) -> list[tuple[Path, str]]:
+    """Bandpass amplitude and phase vs channel, a line per antenna, a panel per SPW."""
+    import numpy as np
+
+    from ..caltables import read_caltable
+
+    plt = _pyplot()
+    t = read_caltable(table)
+    spws = sorted(set(int(s) for s in t["SPECTRAL_WINDOW_ID"]))
+    out = []
+    for kind in ("amp", "phase"):
+        fig, axes = plt.subplots(1, len(spws), figsize=(3.2 * len(spws) + 1, 3.4), dpi=90, squeeze=False)
+        for ax, s in zip(axes[0], spws):
+            for i in np.flatnonzero(t["SPECTRAL_WINDOW_ID"] == s):
+                g = np.where(t["flag"][i], np.nan, t["param"][i])
+                y = np.abs(g) if kind == "amp" else np.degrees(np.angle(g))
+                ax.plot(y[0], lw=0.5)
+            ax.set_title(f"SPW {s}")
+            ax.set_xlabel("channel")
+        axes[0][0].set_ylabel("bandpass amplitude" if kind == "amp" else "bandpass phase (deg)")
+        fig.suptitle(f"bandpass {kind} per antenna (XX)", fontsize=9)
+        fig.tight_layout()
+        path = outdir / f"bandpass_{kind}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, f"Bandpass {kind} vs channel, one line per antenna (XX), per science SPW."))
+    return out
+
+
+def gain_plots(tables: dict, run: "ObservingRun", outdir: Path) -> list[tuple[Path, str]]:
+    """Gain phase (per integration) and amplitude (per scan, flux-scaled) vs time per antenna."""
+    import numpy as np
+
+    from ..caltables import read_caltable
+
+    plt = _pyplot()
+    out = []
+    for key, kind in (("phase_int.g", "phase"), ("flux.g", "amp")):
+        path_t = tables.get(key)
+        if path_t is None or not Path(path_t).exists():
+            continue
+        t = read_caltable(path_t)
+        fig, ax = plt.subplots(figsize=(7, 3.4), dpi=90)
+        t0 = run.start_mjd_s
+        s0 = run.science_spw_ids[0]
+        for a in sorted(set(int(x) for x in t["ANTENNA1"])):
+            sel = (t["ANTENNA1"] == a) & (t["SPECTRAL_WINDOW_ID"] == s0)
+            g = np.where(t["flag"][sel][:, 0, 0], np.nan, t["param"][sel][:, 0, 0])
+            y = np.degrees(np.angle(g)) if kind == "phase" else np.abs(g)
+            ax.plot((t["TIME"][sel] - t0) / 60, y, ".", ms=2)
+        ax.set_xlabel("minutes since start of EB")
+        ax.set_ylabel("gain phase (deg)" if kind == "phase" else "gain amplitude")
+        ax.set_title(f"{key}: SPW {s0}, XX, one colour per antenna")
+        fig.tight_layout()
+        path = outdir / f"gain_{kind}_vs_time.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, f"Gain {kind} vs time ({key}), SPW {s0}, XX, all antennas."))
+    return out
+
+
+def calibrated_plots(run: "ObservingRun", outdir: Path, max_rows: int = 200000) -> list[tuple[Path, str]]:
+    """Calibrated amplitude vs uv-distance (calibrators and Sun) and vs time (calibrators)."""
+    import numpy as np
+    from casatools import table
+
+    from ..msutil import ddid_of_spw
+
+    plt = _pyplot()
+    dd = ddid_of_spw(run.vis)[run.science_spw_ids[0]]
+    tb = table()
+    tb.open(run.vis)
+    try:
+        q = tb.query(f"DATA_DESC_ID=={dd} && ANTENNA1!=ANTENNA2", columns="CORRECTED_DATA,FLAG,UVW,TIME,FIELD_ID")
+        try:
+            n = min(q.nrows(), max_rows)
+            data = q.getcol("CORRECTED_DATA", 0, n)
+            flag = q.getcol("FLAG", 0, n)
+            uvw = q.getcol("UVW", 0, n)
+            time = q.getcol("TIME", 0, n)
+            fid = q.getcol("FIELD_ID", 0, n)
+        finally:
+            q.close()
+    finally:
+        tb.close()
+    with np.errstate(invalid="ignore"):
+        amp = np.abs(np.nanmean(np.where(flag, np.nan, data), axis=(0, 1)))
+    uvd = np.hypot(uvw[0], uvw[1])
+    cal = np.isin(fid, run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux"))
+    sun = np.isin(fid, run.sun_field_ids)
+    out = []
+    for name, sel in (("calibrators", cal), ("sun", sun)):
+        if not sel.any():
+            continue
+        fig, ax = plt.subplots(figsize=(6, 3.4), dpi=90)
+        ax.plot(uvd[sel], amp[sel], ".", ms=1)
+        ax.set_xlabel("uv distance (m)")
+        ax.set_ylabel("calibrated amplitude (Jy)")
+        if name == "sun":
+            ax.set_yscale("log")
+        ax.set_title(f"{name}: SPW {run.science_spw_ids[0]}, channel- and pol-averaged")
+        fig.tight_layout()
+        path = outdir / f"amp_vs_uvdist_{name}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, f"Calibrated amplitude vs uv distance, {name}."))
+    if cal.any():
+        fig, ax = plt.subplots(figsize=(6, 3.4), dpi=90)
+        ax.plot((time[cal] - run.start_mjd_s) / 60, amp[cal], ".", ms=1)
+        ax.set_xlabel("minutes since start of EB")
+        ax.set_ylabel("calibrated amplitude (Jy)")
+        ax.set_title("calibrators vs time")
+        fig.tight_layout()
+        path = outdir / "amp_vs_time_calibrators.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, "Calibrated calibrator amplitude vs time."))
+    return out

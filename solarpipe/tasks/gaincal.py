@@ -1,0 +1,142 @@
+"""hsol_gaincal: phase and amplitude gains on the calibrators, flux scale transfer.
+
+setjy puts the chosen amplitude calibrator's catalogue flux model (flux at the
+reference frequency and spectral index, from hsol_fluxcalselect) in the model;
+phase solutions per integration (to calibrate the calibrators) and per scan
+(to transfer to the Sun), amplitude per scan, then fluxscale transfers the
+flux scale to the other calibrators.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..caltables import solution_stats
+from ..context import CalApplication
+from ..errors import BadInputError
+from ..qa import QAScore, score_fraction
+from ..task import Plot, Results, Task, TaskInputs
+from .bandpass import refant_string
+
+
+@dataclass
+class GaincalInputs(TaskInputs):
+    """phase_solint_sun: phase solution interval transferred to the Sun ('inf' = per scan)."""
+
+    phase_solint_sun: str = "inf"
+    minblperant: int = 4
+    minsnr: float = 3.0
+
+
+class GaincalResults(Results):
+    cal_applications: list[CalApplication] = []
+
+    def merge_with_context(self, context) -> None:
+        for c in self.cal_applications:
+            context.add_cal(c)
+
+
+class Gaincal(Task):
+    name = "hsol_gaincal"
+    Inputs = GaincalInputs
+    topic = "calibration"
+
+    def prepare(self) -> dict[str, Any]:
+        inp: GaincalInputs = self.inputs  # type: ignore[assignment]
+        run = self.context.observing_run
+        res = self.new_results()
+        fc = self.context.flux_calibrator
+        if not fc:
+            raise BadInputError("hsol_gaincal: no amplitude calibrator in the context; run hsol_fluxcalselect first")
+        cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
+        phase_ids = run.field_ids("phase")
+        if not phase_ids:
+            raise BadInputError(f"{run.vis}: no CALIBRATE_PHASE field to transfer gains to the Sun")
+        cal_names = [run.fields[i].name for i in cal_ids]
+        phase_names = [run.fields[i].name for i in phase_ids]
+        spw = ",".join(map(str, run.science_spw_ids))
+        wd = Path(self.context.workdir)
+        tabs = {k: wd / f"{run.name}.s{self.stage}.{k}" for k in
+                ("phase_int.g", "phase_scan.g", "amp_scan.g", "flux.g")}
+        for t in tabs.values():
+            if t.exists():
+                shutil.rmtree(t)
+        refant = refant_string(self.context)
+        pre = self.context.cal_args("calibrators")
+        self.casa.task("setjy", vis=run.vis, field=fc["field"], spw=spw, standard="manual",
+                       fluxdensity=[float(fc["flux_jy"]), 0.0, 0.0, 0.0],
+                       spix=[float(fc["spectral_index"] or 0.0)], reffreq=f"{fc['reffreq_ghz']:.6f}GHz",
+                       usescratch=True, comment=f"catalogue flux model of {fc['field']} ({fc['reason']})")
+        common = dict(vis=run.vis, spw=spw, refant=refant, minblperant=inp.minblperant, minsnr=inp.minsnr)
+        self.casa.task("gaincal", caltable=str(tabs["phase_int.g"]), field=",".join(cal_names),
+                       solint="int", calmode="p", **common, **pre,
+                       comment="phase per integration on the calibrators (to calibrate them)")
+        self.casa.task("gaincal", caltable=str(tabs["phase_scan.g"]), field=",".join(phase_names),
+                       solint=inp.phase_solint_sun, calmode="p", **common, **pre,
+                       comment="phase per scan on the phase calibrator (to transfer to the Sun)")
+        with_phase = {k: v + [x] for (k, v), x in zip(pre.items(), [str(tabs["phase_int.g"]), "", "linear", [], False])}
+        self.casa.task("gaincal", caltable=str(tabs["amp_scan.g"]), field=",".join(cal_names),
+                       solint="inf", calmode="ap", **common, **with_phase,
+                       comment="amplitude (and residual phase) per scan on the calibrators")
+        transfer = [n for n in cal_names if n != fc["field"]]
+        fluxes = self.casa.task("fluxscale", vis=run.vis, caltable=str(tabs["amp_scan.g"]),
+                                fluxtable=str(tabs["flux.g"]), reference=[fc["field"]],
+                                transfer=transfer, incremental=False,
+                                comment="transfer the flux scale to the other calibrators")
+        res.decide("refant", refant, "from hsol_refant")
+        res.decide("amplitude_calibrator", fc["field"], fc["reason"], by="heuristic")
+        phase_field = ",".join(phase_names)
+        cals = [
+            CalApplication(str(tabs["phase_int.g"]), "gain_phase_int", self.stage, target="calibrators",
+                           gainfield="nearest", interp="linear"),
+            CalApplication(str(tabs["flux.g"]), "fluxscale", self.stage, target="calibrators",
+                           gainfield="nearest", interp="linear"),
+            CalApplication(str(tabs["phase_scan.g"]), "gain_phase_scan", self.stage, target="sun",
+                           gainfield=phase_field, interp="linear"),
+            CalApplication(str(tabs["flux.g"]), "fluxscale", self.stage, target="sun",
+                           gainfield=phase_field, interp="linear"),
+        ]
+        return {"results": res, "tabs": tabs, "fluxes": fluxes, "cals": cals, "transfer": transfer}
+
+    def analyse(self, raw: dict[str, Any]) -> Results:
+        from ..weblog import plots
+
+        res = GaincalResults(**vars(raw["results"]))
+        # the flux table is registered for two targets: keep one entry per (table, target)
+        res.cal_applications = raw["cals"]
+        run = self.context.observing_run
+        derived = {}
+        for key, val in (raw["fluxes"] or {}).items():
+            if isinstance(val, dict) and "fieldName" in val:
+                spws = {}
+                for s in run.science_spw_ids:
+                    f = val.get(str(s), {}).get("fluxd")
+                    if f is not None and f[0] > 0:
+                        spws[str(s)] = float(f[0])
+                derived[val["fieldName"]] = {"spw_flux_jy": spws, "fitFluxd": float(val.get("fitFluxd", 0.0)),
+                                             "spidx": [float(x) for x in np.atleast_1d(val.get("spidx", []))]}
+        res.summary["derived_fluxes"] = derived
+        res.summary["tables"] = {k: Path(v).name for k, v in raw["tabs"].items()}
+        res.summary["solutions"] = {k: solution_stats(v) for k, v in raw["tabs"].items() if k != "flux.g"}
+        d = self.stage_dir
+        for path, cap in plots.gain_plots(raw["tabs"], run, d):
+            res.plots.append(Plot(str(Path(path).relative_to(d.parent)), cap))
+        return res
+
+    def qa(self, results: Results) -> list[QAScore]:
+        out = []
+        for name, st in results.summary["solutions"].items():
+            out.append(QAScore(score_fraction(st["failed_fraction"], 0.02, 0.5),
+                               f"{name}: {100 * st['failed_fraction']:.1f}% solutions failed, median SNR {st['median_snr']:.0f}",
+                               "Fraction of flagged gain solutions and median SNR.",
+                               metric_name="failed_fraction", metric_value=st["failed_fraction"],
+                               applies_to={"table": name}, topic="calibration"))
+        fc = self.context.flux_calibrator or {}
+        return out + [QAScore(1.0 if results.summary["derived_fluxes"] or not fc else 0.5,
+                              f"fluxscale derived {len(results.summary['derived_fluxes'])} flux(es)",
+                              "Flux densities of the transfer calibrators derived by fluxscale.",
+                              topic="calibration")]
