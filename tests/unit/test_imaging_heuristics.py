@@ -1,0 +1,39 @@
+"""Imaging heuristics on hand-made numbers."""
+import numpy as np
+import pytest
+
+from solarpipe.heuristics import imaging as h
+
+
+def test_primary_beam_and_beam():
+    assert h.primary_beam_fwhm_arcsec(100e9, 12.0) == pytest.approx(58.3, abs=0.5)
+    assert h.primary_beam_fwhm_arcsec(239e9, 12.0) == pytest.approx(24.4, abs=0.3)
+    beam = h.synthesized_beam_arcsec(np.full(10, 300.0), 100e9)
+    assert beam == pytest.approx(2.06, abs=0.01)
+
+
+def test_cell_fft_size_and_image_size():
+    assert h.cell_arcsec(2.06) == pytest.approx(0.41)
+    assert h.fast_fft_size(250) == 250 and h.fast_fft_size(251) == 256 and h.fast_fft_size(7) == 8
+    for n in (97, 211, 333, 1001):
+        m = h.fast_fft_size(n)
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        assert m >= n and k == 1 and m % 2 == 0
+    single = h.image_size(0.4, 58.0)
+    mosaic = h.image_size(0.4, 58.0, np.array([[0, 0], [30, 0], [-30, 0]]))
+    assert single * 0.4 >= 2 * 58 and mosaic > single
+
+
+def test_scales_kelvin_conversion():
+    assert h.multiscale_scales(2.0, 0.4, 60.0) == [0, 5, 15, 45, 135]
+    assert h.multiscale_scales(2.0, 0.4, 20.0) == [0, 5, 15]
+    # 1 Jy/beam in a 2"x2" beam at 100 GHz: 13.6*9/4 = 30.6 K
+    assert h.jy_per_beam_to_kelvin(100e9, 2.0, 2.0) == pytest.approx(30.6)
+    # consistency: K -> Jy/pixel -> Jy/beam -> K with a Gaussian beam of area 1.1331 bmaj bmin
+    cell, b = 0.2, 2.0
+    jy_pix = h.kelvin_to_jy_per_pixel(100e9, cell)
+    jy_beam = jy_pix * 1.1331 * b * b / cell ** 2
+    assert jy_beam * h.jy_per_beam_to_kelvin(100e9, b, b) == pytest.approx(1.0, rel=0.01)
