@@ -29,7 +29,7 @@ def test_cell_fft_size_and_image_size():
 
 def test_scales_kelvin_conversion():
     assert h.multiscale_scales(2.0, 0.4, 60.0) == [0, 5, 15, 45, 135]
-    assert h.multiscale_scales(2.0, 0.4, 20.0) == [0, 5, 15]
+    assert h.multiscale_scales(2.0, 0.4, 15.0) == [0, 5, 15]
     # 1 Jy/beam in a 2"x2" beam at 100 GHz: 13.6*9/4 = 30.6 K
     assert h.jy_per_beam_to_kelvin(100e9, 2.0, 2.0) == pytest.approx(30.6)
     # consistency: K -> Jy/pixel -> Jy/beam -> K with a Gaussian beam of area 1.1331 bmaj bmin
