@@ -125,7 +125,7 @@ class SimConfig:
     with_autocorr: bool = True
     # --- numerics
     pb_freq_nodes: int = 3
-    fft_pad: int = 2
+    fft_pad: int = 3
     ephemeris_step_s: float = 300.0
     calibrators: dict[str, CalibratorSpec] = field(default_factory=lambda: dict(DEFAULT_CALIBRATORS))
 
@@ -176,7 +176,7 @@ class SimConfig:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "tiny": dict(n_ant_12m=6, n_ant_7m=2, nchan=32, integration_s=2.0, n_science_scans=2,
-                 n_on_subscans=3, on_subscan_s=40.0, mosaic_passes=2, pb_freq_nodes=3),
+                 n_on_subscans=3, on_subscan_s=40.0, mosaic_passes=2, pb_freq_nodes=1),
     "small": dict(n_ant_12m=12, n_ant_7m=4, nchan=64, integration_s=2.0, n_science_scans=3,
                   n_on_subscans=6, on_subscan_s=60.0, off_subscan_s=10.0, mosaic_passes=3,
                   bandpass_scan_s=120.0, phase_scan_s=40.0, pointing_scan_s=30.0,

@@ -51,8 +51,12 @@ class AiryBeam:
     def support_arcsec(self, freq_hz: float) -> float:
         return self.support_arcsec_100ghz * 100e9 / freq_hz
 
-    def voltage(self, r_arcsec, freq_hz: float) -> np.ndarray:
-        """Voltage pattern (peak 1) at radius ``r_arcsec``; zero beyond the support."""
+    def voltage(self, r_arcsec, freq_hz: float, support_arcsec: float | None = None) -> np.ndarray:
+        """Voltage pattern (peak 1) at radius ``r_arcsec``; zero beyond the support.
+
+        The truncation radius defaults to the support at ``freq_hz``; the predictor
+        passes the one at the SPW centre so that the model is smooth across an SPW.
+        """
         r = np.asarray(r_arcsec, dtype=float)
         lam = C_LIGHT / freq_hz
         x = math.pi * self.eff_diam_m * r * ARCSEC / lam
@@ -66,7 +70,8 @@ class AiryBeam:
 
         d2, b2 = self.eff_diam_m ** 2, self.block_m ** 2
         vp = (d2 * jinc(x) - b2 * jinc(xb)) / (d2 - b2)
-        return np.where(r <= self.support_arcsec(freq_hz), vp, 0.0)
+        rmax = self.support_arcsec(freq_hz) if support_arcsec is None else support_arcsec
+        return np.where(r <= rmax, vp, 0.0)
 
     def fwhm_arcsec(self, freq_hz: float) -> float:
         """FWHM of the power pattern (numerically)."""
@@ -161,16 +166,16 @@ class SkyPredictor:
         k = (np.arange(2 * h + 1) - h) * p
         return np.hypot(k[None, :] + dx, k[:, None] + dy)
 
-    def _uvgrid(self, field_id: int, pair: int, fnode: float, component: str):
-        key = (field_id, pair, round(fnode, -3), component)
+    def _uvgrid(self, field_id: int, pair: int, fnode: float, fsupport: float, component: str):
+        key = (field_id, pair, round(fnode, -3), round(fsupport, -3), component)
         if key in self._cache:
             return self._cache[key]
         d1, d2 = PAIR_DISHES[pair]
         b1, b2 = BEAMS[d1], BEAMS[d2]
-        support = min(b1.support_arcsec(fnode), b2.support_arcsec(fnode))
+        support = min(b1.support_arcsec(fsupport), b2.support_arcsec(fsupport))
         img, h, dx, dy = self._cutout(field_id, support, component)
         r = self._pixel_radius(h, dx, dy)
-        f = img * b1.voltage(r, fnode) * b2.voltage(r, fnode)
+        f = img * b1.voltage(r, fnode, support) * b2.voltage(r, fnode, support)
         n_img = 2 * h + 1
         n = sfft.next_fast_len(self.pad * n_img)
         n += n % 2
@@ -198,6 +203,7 @@ class SkyPredictor:
         v_m = np.asarray(v_m, dtype=float)
         out = np.zeros((len(freqs), len(u_m)), dtype=np.complex128)
         nodes = freq_nodes(freqs, self.nodes)
+        fsup = float(np.mean(freqs))
         w = lagrange_weights(nodes, freqs)
         jyk = jy_per_k_per_pixel(freqs, self.grid.pixel_arcsec)
         for pair in np.unique(pairs):
@@ -209,7 +215,7 @@ class SkyPredictor:
                 vl = v_m[rr][None, :] * freqs[:, None] / C_LIGHT
                 acc = np.zeros(ul.shape, dtype=np.complex128)
                 for a, fn in enumerate(nodes):
-                    re, im, du, n, dxr, dyr = self._uvgrid(field_id, int(pair), float(fn), component)
+                    re, im, du, n, dxr, dyr = self._uvgrid(field_id, int(pair), float(fn), fsup, component)
                     coords = [np.ravel(vl / du + n // 2), np.ravel(ul / du + n // 2)]
                     val = (map_coordinates(re, coords, order=3, prefilter=False, mode="mirror")
                            + 1j * map_coordinates(im, coords, order=3, prefilter=False, mode="mirror"))
@@ -220,18 +226,18 @@ class SkyPredictor:
         return out
 
     def direct_dft(self, field_id: int, freq_hz: float, u_m: np.ndarray, v_m: np.ndarray, pair: int,
-                   component: str = "static") -> np.ndarray:
+                   spw_centre_hz: float, component: str = "static") -> np.ndarray:
         """The same model sum evaluated literally (slow; for checks), Jy per row."""
         d1, d2 = PAIR_DISHES[pair]
         b1, b2 = BEAMS[d1], BEAMS[d2]
-        support = min(b1.support_arcsec(freq_hz), b2.support_arcsec(freq_hz))
+        support = min(b1.support_arcsec(spw_centre_hz), b2.support_arcsec(spw_centre_hz))
         img, h, dx, dy = self._cutout(field_id, support, component)
         p = self.grid.pixel_arcsec
         k = (np.arange(2 * h + 1) - h) * p
         lx = (k[None, :] + dx) * np.ones_like(img)
         my = (k[:, None] + dy) * np.ones_like(img)
         r = np.hypot(lx, my)
-        f = img * b1.voltage(r, freq_hz) * b2.voltage(r, freq_hz)
+        f = img * b1.voltage(r, freq_hz, support) * b2.voltage(r, freq_hz, support)
         sel = f != 0
         fl, l, m = f[sel], lx[sel] * ARCSEC, my[sel] * ARCSEC
         out = np.zeros(len(np.atleast_1d(u_m)), dtype=np.complex128)
