@@ -83,6 +83,16 @@ def simulate_eb(out_dir: str | Path, size: str = "tiny", band: int = 3, mosaic: 
     return run_simulation(cfg, out_dir)
 
 
+def uv_extent_per_pair(tpl: Template, diam: np.ndarray, fmax: float) -> dict[int, float]:
+    """Largest |u| or |v| (wavelengths, at the highest frequency) per antenna-pair type."""
+    from .predict import pair_types
+
+    cross = tpl.ant1 != tpl.ant2
+    pt = pair_types(diam[tpl.ant1[cross]], diam[tpl.ant2[cross]])
+    m = np.maximum(np.abs(tpl.uvw[0, cross]), np.abs(tpl.uvw[1, cross])) * fmax / C_LIGHT
+    return {int(k): float(m[pt == k].max() * 1.02) for k in np.unique(pt)}
+
+
 def _pixel_size_arcsec(antennas, fmax: float) -> float:
     xyz = np.array([a.local_xyz for a in antennas])
     d = np.sqrt(((xyz[:, None, :] - xyz[None, :, :]) ** 2).sum(-1)).max()
@@ -167,13 +177,14 @@ def run_simulation(cfg: SimConfig, out_dir: str | Path) -> SimulatedEB:
     has7 = any(not a.is_12m for a in antennas)
     support = (BEAMS[7.0] if has7 else BEAMS[12.0]).support_arcsec(fmin_centre)
     grid = make_sky_grid(model, centres, support, pixel)
-    predictor = SkyPredictor(grid, {f.id: f.sky_offset_arcsec for f in sun_fields}, nodes=cfg.pb_freq_nodes,
-                             pad=cfg.fft_pad)
     t = lap("sky_grid", t)
     # ---- template (CASA TIME/UVW) and MS structure
     tpl_path = str(work / "template.ms")
     tpl = Template.from_dict(observe_template(tpl_path, cfg, antennas, plan, fmean))
     t = lap("template", t)
+    uv_extent = uv_extent_per_pair(tpl, np.array([a.diameter_m for a in antennas]), fmax)
+    predictor = SkyPredictor(grid, {f.id: f.sky_offset_arcsec for f in sun_fields}, nodes=cfg.pb_freq_nodes,
+                             pad=cfg.fft_pad, uv_extent=uv_extent)
     create_structure(ms, cfg, antennas, spws, plan)
     write_spectral_windows(ms, spws)
     write_pol_and_dd(ms, spws)
@@ -479,6 +490,7 @@ def build_truth(cfg, ms, spws, antennas, plan, inst: Instrument, tpl: Template, 
           "baseline_beam": "product of the two voltage patterns (heterogeneous pairs)",
           "truncation": "support radius evaluated at the SPW centre frequency",
           "freq_nodes": cfg.pb_freq_nodes, "fft_pad": cfg.fft_pad,
+          "uv_extent_lambda": {str(k): v for k, v in predictor.uv_extent.items()},
           "prediction": "FFT of grid x beam on a zero-padded grid, bicubic spline at (u,v) per channel; no w-term; "
                         "V = sum S_k A(r_k) exp(+2 pi i (u l + v m)) with MS UVW as stored",
           "pixel_arcsec": pixel}

@@ -271,22 +271,14 @@ def write_state(path: str, plan: ObservingPlan) -> dict[tuple[str, int], int]:
         tb.addrows(len(keys))
         tb.putcol("OBS_MODE", np.array([k[0] for k in keys]))
         tb.putcol("SUB_SCAN", np.array([k[1] for k in keys], dtype=np.int32))
-        tb.putcol("SIG", np.array(["OFF_SOURCE" not in k[0] or "OBSERVE" in k[0] for k in keys]))
-        tb.putcol("REF", np.array(["OFF_SOURCE" in k[0] for k in keys]))
-        tb.putcol("CAL", np.array([{"AMBIENT": 285.0, "HOT": 355.0}.get(_load(k[0]), 0.0) for k in keys]))
-        tb.putcol("LOAD", np.array([{"AMBIENT": 285.0, "HOT": 355.0}.get(_load(k[0]), 0.0) for k in keys]))
+        tb.putcol("SIG", np.array(["#ON_SOURCE" in k[0] for k in keys]))
+        tb.putcol("REF", np.array(["#OFF_SOURCE" in k[0] for k in keys]))
+        tb.putcol("CAL", np.zeros(len(keys)))
+        tb.putcol("LOAD", np.zeros(len(keys)))
         tb.putcol("FLAG_ROW", np.zeros(len(keys), dtype=bool))
     finally:
         tb.close()
     return {k: i for i, k in enumerate(keys)}
-
-
-def _load(mode: str) -> str:
-    if "#AMBIENT" in mode:
-        return "AMBIENT"
-    if "#HOT" in mode:
-        return "HOT"
-    return ""
 
 
 def write_processor(path: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy import fft as sfft
@@ -56,7 +57,15 @@ class AiryBeam:
 
         The truncation radius defaults to the support at ``freq_hz``; the predictor
         passes the one at the SPW centre so that the model is smooth across an SPW.
+        Evaluated by linear interpolation in a 16384-point radial table (error < 1e-6).
         """
+        r = np.asarray(r_arcsec, dtype=float)
+        rmax = self.support_arcsec(freq_hz) if support_arcsec is None else support_arcsec
+        rt, vt = _voltage_table(self, float(freq_hz), float(rmax))
+        return np.interp(r, rt, vt, right=0.0)
+
+    def voltage_exact(self, r_arcsec, freq_hz: float) -> np.ndarray:
+        """Untruncated voltage pattern from Bessel functions."""
         r = np.asarray(r_arcsec, dtype=float)
         lam = C_LIGHT / freq_hz
         x = math.pi * self.eff_diam_m * r * ARCSEC / lam
@@ -69,20 +78,25 @@ class AiryBeam:
             return out
 
         d2, b2 = self.eff_diam_m ** 2, self.block_m ** 2
-        vp = (d2 * jinc(x) - b2 * jinc(xb)) / (d2 - b2)
-        rmax = self.support_arcsec(freq_hz) if support_arcsec is None else support_arcsec
-        return np.where(r <= rmax, vp, 0.0)
+        return (d2 * jinc(x) - b2 * jinc(xb)) / (d2 - b2)
 
     def fwhm_arcsec(self, freq_hz: float) -> float:
         """FWHM of the power pattern (numerically)."""
         r = np.linspace(0, self.support_arcsec(freq_hz), 20001)
-        p = self.voltage(r, freq_hz) ** 2
+        p = self.voltage_exact(r, freq_hz) ** 2
         return float(2 * r[np.argmax(p < 0.5)])
 
     def to_truth(self) -> dict:
         return {"type": "airy_blocked", "dish_diameter_m": self.dish_m, "effective_diameter_m": self.eff_diam_m,
                 "blockage_diameter_m": self.block_m, "support_arcsec_at_100GHz": self.support_arcsec_100ghz,
                 "fwhm_arcsec_at_100GHz": self.fwhm_arcsec(100e9)}
+
+
+@lru_cache(maxsize=256)
+def _voltage_table(beam: AiryBeam, freq_hz: float, rmax: float) -> tuple[np.ndarray, np.ndarray]:
+    rt = np.linspace(0.0, rmax, 16384)
+    vt = beam.voltage_exact(rt, freq_hz)
+    return rt, vt
 
 
 BEAMS: dict[float, AiryBeam] = {
@@ -130,11 +144,14 @@ class SkyPredictor:
     """Predicts Sun visibilities (Jy) for fields whose centres are given on the sky grid."""
 
     def __init__(self, grid: SkyGrid, field_centres: dict[int, tuple[float, float]], nodes: int = 3,
-                 pad: int = 2):
+                 pad: int = 3, uv_extent: dict[int, float] | None = None):
         self.grid = grid
         self.field_centres = dict(field_centres)
         self.nodes = nodes
         self.pad = pad
+        # largest |u| or |v| (wavelengths) that will be asked for, per pair type; the uv grids
+        # are cropped to it (plus a margin) before the spline prefilter
+        self.uv_extent = {int(k): float(v) for k, v in (uv_extent or {}).items()}
         self._cache: dict = {}
         self._nbytes = 0
 
@@ -179,13 +196,19 @@ class SkyPredictor:
         n_img = 2 * h + 1
         n = sfft.next_fast_len(self.pad * n_img)
         n += n % 2
+        du = 1.0 / (n * self.grid.pixel_arcsec * ARCSEC)  # wavelengths per uv cell
+        # image centre pixel at index 0 (wrapped), so no fftshift is needed
         big = np.zeros((n, n))
-        o = n // 2 - h
-        big[o:o + n_img, o:o + n_img] = f
-        g = sfft.fftshift(sfft.ifft2(sfft.ifftshift(big))) * (n * n)
+        idx = (np.arange(n_img) - h) % n
+        big[np.ix_(idx, idx)] = f
+        g = sfft.ifft2(big, workers=1) * (n * n)
+        ext = self.uv_extent.get(int(pair))
+        m_half = n // 2 - 1 if ext is None else min(n // 2 - 1, int(math.ceil(ext / du)) + 12)
+        keep = np.arange(-m_half, m_half + 1) % n
+        g = g[np.ix_(keep, keep)]
         re = spline_filter(g.real, order=3, mode="mirror")
         im = spline_filter(g.imag, order=3, mode="mirror")
-        du = 1.0 / (n * self.grid.pixel_arcsec * ARCSEC)  # wavelengths per uv cell
+        n = 2 * m_half  # coordinate origin at index m_half = n // 2
         entry = (re, im, du, n, dx * ARCSEC, dy * ARCSEC)
         self._cache[key] = entry
         self._nbytes += re.nbytes + im.nbytes
@@ -227,8 +250,13 @@ class SkyPredictor:
 
     def direct_dft(self, field_id: int, freq_hz: float, u_m: np.ndarray, v_m: np.ndarray, pair: int,
                    spw_centre_hz: float, component: str = "static") -> np.ndarray:
-        """The same model sum evaluated literally (slow; for checks), Jy per row."""
+        """The same model sum evaluated literally (slow; for checks), Jy per row.
+
+        With one frequency node per SPW the model's beam is the one at the SPW centre
+        (``spw_centre_hz``); with several nodes it is the beam at ``freq_hz``.
+        """
         d1, d2 = PAIR_DISHES[pair]
+        fbeam = spw_centre_hz if self.nodes <= 1 else freq_hz
         b1, b2 = BEAMS[d1], BEAMS[d2]
         support = min(b1.support_arcsec(spw_centre_hz), b2.support_arcsec(spw_centre_hz))
         img, h, dx, dy = self._cutout(field_id, support, component)
@@ -237,7 +265,7 @@ class SkyPredictor:
         lx = (k[None, :] + dx) * np.ones_like(img)
         my = (k[:, None] + dy) * np.ones_like(img)
         r = np.hypot(lx, my)
-        f = img * b1.voltage(r, freq_hz, support) * b2.voltage(r, freq_hz, support)
+        f = img * b1.voltage(r, fbeam, support) * b2.voltage(r, fbeam, support)
         sel = f != 0
         fl, l, m = f[sel], lx[sel] * ARCSEC, my[sel] * ARCSEC
         out = np.zeros(len(np.atleast_1d(u_m)), dtype=np.complex128)

@@ -78,7 +78,7 @@ def truth_arrays(truth: dict[str, Any]) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- model objects from the truth
 @lru_cache(maxsize=4)
-def _predictor(npz_path: str, grid_json: str, centres_json: str, nodes: int, pad: int):
+def _predictor(npz_path: str, grid_json: str, centres_json: str, nodes: int, pad: int, extent_json: str):
     from .predict import SkyPredictor
     from .sky import SkyGrid
 
@@ -87,7 +87,8 @@ def _predictor(npz_path: str, grid_json: str, centres_json: str, nodes: int, pad
     grid = SkyGrid(g["xi0_arcsec"], g["eta0_arcsec"], g["pixel_arcsec"], arr["sky_t_static"],
                    arr.get("sky_t_var"))
     centres = {int(k): tuple(v) for k, v in json.loads(centres_json).items()}
-    return SkyPredictor(grid, centres, nodes=nodes, pad=pad)
+    extent = {int(k): v for k, v in json.loads(extent_json).items()}
+    return SkyPredictor(grid, centres, nodes=nodes, pad=pad, uv_extent=extent)
 
 
 def predictor_from_truth(truth: dict[str, Any]):
@@ -95,7 +96,8 @@ def predictor_from_truth(truth: dict[str, Any]):
     sm = truth["sky_model"]
     centres = {str(f["id"]): f["offset_arcsec"] for f in truth["fields"] if f["role"] == "sun"}
     return _predictor(truth["arrays"]["file"], json.dumps(sm["grid"]), json.dumps(centres),
-                      int(truth["primary_beam"]["freq_nodes"]), int(truth["primary_beam"]["fft_pad"]))
+                      int(truth["primary_beam"]["freq_nodes"]), int(truth["primary_beam"]["fft_pad"]),
+                      json.dumps(truth["primary_beam"].get("uv_extent_lambda", {})))
 
 
 def gain_model_from_truth(truth: dict[str, Any]):
