@@ -60,39 +60,86 @@ def per_antenna_median(values: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, n
     return out
 
 
-def amplitude_ratio_to_uv_median(amp: np.ndarray, uvdist: np.ndarray, nbins: int = 8) -> np.ndarray:
+def amplitude_ratio_to_uv_median(amp: np.ndarray, uvdist: np.ndarray, nbins: int = 8,
+                                 groups: np.ndarray | None = None, min_members: int = 3) -> np.ndarray:
     """Each baseline's amplitude over the median amplitude of baselines of similar length.
 
     For a point source every ratio is ~1; on the Sun (amplitude falling steeply
     with uv distance) the comparison within uv bins still leaves ~1 for good
-    baselines, and ~0 for a baseline to a dead antenna.
+    baselines, and ~0 for a baseline to a dead antenna. ``groups`` (e.g. the
+    baseline type 12m-12m / 12m-7m / 7m-7m, whose primary beams see different
+    parts of the Sun) are compared only within themselves; a bin with fewer
+    than ``min_members`` baselines gives NaN (no verdict).
     """
     amp = np.asarray(amp, float)
     uvdist = np.asarray(uvdist, float)
+    groups = np.zeros(amp.shape, int) if groups is None else np.asarray(groups)
     ratio = np.full(amp.shape, np.nan)
-    good = np.isfinite(amp) & np.isfinite(uvdist)
-    if good.sum() < 3:
-        return ratio
-    edges = np.unique(np.quantile(uvdist[good], np.linspace(0, 1, nbins + 1)))
-    idx = np.clip(np.searchsorted(edges, uvdist, side="right") - 1, 0, max(len(edges) - 2, 0))
-    for b in np.unique(idx[good]):
-        sel = good & (idx == b)
-        med = np.median(amp[sel])
-        if med > 0:
-            ratio[sel] = amp[sel] / med
+    for g in np.unique(groups):
+        good = np.isfinite(amp) & np.isfinite(uvdist) & (groups == g)
+        if good.sum() < min_members:
+            continue
+        nb = max(1, min(nbins, good.sum() // max(min_members, 1)))
+        edges = np.unique(np.quantile(uvdist[good], np.linspace(0, 1, nb + 1)))
+        idx = np.clip(np.searchsorted(edges, uvdist, side="right") - 1, 0, max(len(edges) - 2, 0))
+        for b in np.unique(idx[good]):
+            sel = good & (idx == b)
+            if sel.sum() < min_members:
+                continue
+            med = np.median(amp[sel])
+            if med > 0:
+                ratio[sel] = amp[sel] / med
     return ratio
 
 
 def dead_antennas(amp: np.ndarray, uvdist: np.ndarray, ant1: np.ndarray, ant2: np.ndarray,
-                  nant: int, threshold: float = 0.3) -> tuple[list[int], np.ndarray]:
+                  nant: int, threshold: float = 0.3,
+                  groups: np.ndarray | None = None) -> tuple[list[int], np.ndarray]:
     """Antennas whose baselines have amplitudes below ``threshold`` x their uv-bin median.
 
-    ``amp`` is the time- and channel-averaged amplitude per baseline of one
-    SPW and scan. Returns (antenna ids, per-antenna median ratio).
+    ``amp`` is the averaged amplitude per baseline of one SPW and scan;
+    ``groups`` the baseline types (see amplitude_ratio_to_uv_median).
+    Returns (antenna ids, per-antenna median ratio).
     """
-    ratio = amplitude_ratio_to_uv_median(amp, uvdist)
+    ratio = amplitude_ratio_to_uv_median(amp, uvdist, groups=groups)
     per_ant = per_antenna_median(ratio, ant1, ant2, nant)
     return [int(a) for a in np.flatnonzero(per_ant < threshold)], per_ant
+
+
+def excess_power_significance(vis: np.ndarray, sigma: np.ndarray) -> float:
+    """How significantly a baseline's power exceeds the noise, robust to phase drifts.
+
+    ``vis``: its channel-averaged visibilities over time, ``sigma`` their complex
+    noise (rms of the real and imaginary parts). mean(|V|^2 / (2 sigma^2)) - 1
+    is 0 for pure noise with scatter 1/sqrt(N), so (that) x sqrt(N) is a
+    significance: ~N(0, 1) for a dead baseline, large for any real signal.
+    """
+    v = np.asarray(vis)
+    s = np.asarray(sigma, float)
+    ok = np.isfinite(v) & np.isfinite(s) & (s > 0)
+    n = int(ok.sum())
+    if n == 0:
+        return float("nan")
+    p = np.mean(np.abs(v[ok]) ** 2 / (2 * s[ok] ** 2)) - 1.0
+    return float(p * np.sqrt(n))
+
+
+def dead_antennas_by_signal(significance: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, nant: int,
+                            threshold: float = 5.0) -> tuple[list[int], np.ndarray]:
+    """Antennas with no signal on ANY baseline: the best excess-power significance of
+    their baselines stays below ``threshold`` while the array's typical antenna
+    reaches twice that (a weak source at the noise everywhere flags nothing; on the
+    Sun, whose long baselines may be weak, an alive antenna still has strong short ones)."""
+    sig = np.asarray(significance, float)
+    best = np.full(nant, np.nan)
+    for a in range(nant):
+        sel = ((ant1 == a) | (ant2 == a)) & np.isfinite(sig)
+        if sel.any():
+            best[a] = np.max(sig[sel])
+    ref = np.nanmedian(best)
+    if not np.isfinite(ref) or ref < 2 * threshold:
+        return [], best
+    return [int(a) for a in np.flatnonzero(best < threshold)], best
 
 
 def baseline_noise(vis: np.ndarray) -> np.ndarray:
@@ -119,7 +166,7 @@ def noisy_antennas(noise: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, nant: 
 
 def outlier_channels(amp_spectra: np.ndarray, nsigma: float = 7.0, window: int = 9,
                      exclude: list[int] | None = None, iterations: int = 3,
-                     min_deviation: float = 0.05) -> list[int]:
+                     min_deviation: float = 0.25) -> list[int]:
     """Channels deviating from a robust median spectrum.
 
     ``amp_spectra``: (nbaseline, nchan) amplitudes; each baseline is normalised by
@@ -165,13 +212,14 @@ class PhaseJump:
     scatter_deg: float
 
 
-def find_phase_jump(phase_deg: np.ndarray, min_jump_deg: float = 30.0, min_snr: float = 5.0,
+def find_phase_jump(phase_deg: np.ndarray, min_jump_deg: float = 30.0, min_snr: float = 6.0,
                     min_samples: int = 3) -> PhaseJump | None:
     """A single step in a phase time series (one antenna, one calibrator scan).
 
     Tries every split point, compares the circular means before and after, and
-    accepts the largest step if it exceeds ``min_jump_deg`` and ``min_snr`` x the
-    scatter about the two means.
+    accepts the largest step if it exceeds ``min_jump_deg`` and ``min_snr`` x its
+    standard error (the scatter about the two means x sqrt(1/n_before + 1/n_after)),
+    so a few noisy samples on each side can still reveal a real jump.
     """
     ph = np.asarray(phase_deg, float)
     ph = ph[np.isfinite(ph)] if np.isnan(ph).any() else ph
@@ -189,9 +237,37 @@ def find_phase_jump(phase_deg: np.ndarray, min_jump_deg: float = 30.0, min_snr: 
     k, step, before, after = best
     resid = np.r_[(ph[:k] - before + 180) % 360 - 180, (ph[k:] - after + 180) % 360 - 180]
     scatter = float(robust_sigma(resid)) or 1e-3
-    if abs(step) >= min_jump_deg and abs(step) >= min_snr * scatter:
+    std_err = scatter * np.sqrt(1.0 / k + 1.0 / (n - k))
+    if abs(step) >= min_jump_deg and abs(step) >= min_snr * std_err:
         return PhaseJump(index=int(k), jump_deg=float(step), scatter_deg=scatter)
     return None
+
+
+def antenna_residual_phases(vis: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, times: np.ndarray,
+                            nant: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-antenna phase (deg) against time on a point-source calibrator scan.
+
+    ``vis``: channel-averaged visibility per row. Each baseline's scan-mean
+    phase is removed, then for every antenna the residuals of all its baselines
+    (oriented so the antenna is first) are summed per integration: the
+    argument is that antenna's phase change against the others, with the SNR
+    of all its baselines together. Returns (unique times, (nant, ntime) degrees).
+    """
+    tu, ti = np.unique(times, return_inverse=True)
+    bl = ant1 * nant + ant2
+    resid = np.zeros(vis.shape, complex)
+    for b in np.unique(bl):
+        sel = bl == b
+        m = np.nanmean(vis[sel])
+        if np.isfinite(m) and abs(m) > 0:
+            resid[sel] = vis[sel] * np.conj(m) / abs(m)
+    resid = np.where(np.isfinite(resid), resid, 0)
+    acc = np.zeros((nant, len(tu)), complex)
+    np.add.at(acc, (ant1, ti), resid)
+    np.add.at(acc, (ant2, ti), np.conj(resid))
+    with np.errstate(invalid="ignore"):
+        ph = np.where(np.abs(acc) > 0, np.degrees(np.angle(acc)), np.nan)
+    return tu, ph
 
 
 def time_outliers(amp: np.ndarray, nsigma: float = 8.0) -> np.ndarray:

@@ -35,7 +35,7 @@ class CasaCalls:
     def __init__(self, workdir: str | os.PathLike, stage: int, task: str):
         self.workdir = Path(workdir).resolve()
         self.stage = stage
-        self.task = task
+        self.task_name = task
         self.log_path = self.workdir / COMMANDS_LOG
         self.calls: list[dict[str, Any]] = []  # this stage's calls, for the weblog
         self._comment_written = False
@@ -61,7 +61,7 @@ class CasaCalls:
             if new:
                 fh.write(_HEADER)
             if not self._comment_written:
-                fh.write(f"\n# --- stage {self.stage}: {self.task} ---\n")
+                fh.write(f"\n# --- stage {self.stage}: {self.task_name} ---\n")
                 self._comment_written = True
             fh.write(text.rstrip("\n") + "\n")
 
@@ -78,16 +78,17 @@ class CasaCalls:
         self.calls.append({"code": code, "comment": comment})
 
     # -- running ---------------------------------------------------------------
-    def task(self, name: str, comment: str = "", **kwargs: Any) -> Any:
-        """Run ``casatasks.<name>(**kwargs)`` and record it."""
+    def task(self, casa_task: str, /, *, _note: str = "", **kwargs: Any) -> Any:
+        """Run ``casatasks.<casa_task>(**kwargs)`` and record it (``_note``: a comment line)."""
         import casatasks
 
-        func: Callable[..., Any] = getattr(casatasks, name)
-        line = self.format_call(name, kwargs)
+        func: Callable[..., Any] = getattr(casatasks, casa_task)
+        line = self.format_call(casa_task, kwargs)
+        comment = _note
         if comment:
             self._write(f"# {comment}")
         self._write(line)
-        LOG.info("stage %d %s: %s", self.stage, self.task, line)
+        LOG.info("stage %d %s: %s", self.stage, self.task_name, line)
         t0 = time.perf_counter()
         try:
             result = func(**kwargs)
@@ -96,10 +97,10 @@ class CasaCalls:
                                "seconds": round(time.perf_counter() - t0, 3)})
         return result
 
-    def python(self, code_repr: str, func: Callable[..., Any], *args: Any,
-               comment: str = "", **kwargs: Any) -> Any:
+    def python(self, code_repr: str, func: Callable[..., Any], /, *args: Any,
+               _note: str = "", **kwargs: Any) -> Any:
         """Run a Python callable and record ``code_repr`` as its reproducible form."""
-        self.record(code_repr, comment)
+        self.record(code_repr, _note)
         return func(*args, **kwargs)
 
     @contextlib.contextmanager

@@ -213,7 +213,7 @@ def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) ->
             ref_freq_hz=float(centres[i]), chan_width_hz=float(widths[i]),
             total_bw_hz=float(bw[i]), baseband=hobs.baseband_from_name(name),
             band=hobs.band_of_spw(name, centres[i]) if roles[i] != "wvr" else None,
-            spectral_spec=spec, science_setup=(not sci_spec or spec == sci_spec)))
+            spectral_spec=spec, science_setup=(not sci_spec or not spec or spec == sci_spec)))
     sci_bands = [s.band for s in spws if s.role == "science" and s.band]
     band = max(set(sci_bands), key=sci_bands.count) if sci_bands else None
 

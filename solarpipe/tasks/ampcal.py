@@ -92,7 +92,7 @@ class AmpCal(Task):
             if t.exists():
                 shutil.rmtree(t)
         self.casa.task("gencal", vis=run.vis, caltable=str(tsys_table), caltype="tsys",
-                       comment="Tsys from the SYSCAL table")
+                       _note="Tsys from the SYSCAL table")
         tsys_flags = self.flag_tsys(run, tsys_table, inp, res)
 
         # -- powers and Tant ------------------------------------------------
@@ -134,12 +134,12 @@ class AmpCal(Task):
             self.casa.task("applycal", vis=run.vis, field=sun_sel, spw=_sel(run.science_spw_ids),
                            gaintable=[str(tsystant_table)], interp=["linear"], calwt=[False],
                            flagbackup=False, applymode="calonly",
-                           comment="Sun fields: Tsys+Tant, one pass")
+                           _note="Sun fields: Tsys+Tant, one pass")
             if cal_sel:
                 self.casa.task("applycal", vis=run.vis, field=cal_sel, spw=_sel(run.science_spw_ids),
                                gaintable=[str(tsys_table)], gainfield=["nearest"],
                                interp=["linear"], calwt=[False], flagbackup=False, applymode="calonly",
-                               comment="calibrators: Tsys from the nearest ATM scan on the same field")
+                               _note="calibrators: Tsys from the nearest ATM scan on the same field")
         return {"results": res, "table": table, "tsys": tsys_table, "tsystant": tsystant_table,
                 "cals": cals, "sqld": sqld_ok, "tsys_flags": tsys_flags, "run": run, "band": band,
                 "choices": choices}
@@ -172,7 +172,7 @@ class AmpCal(Task):
             cmds.append(f"mode='manual' antenna='{ant}' spw='{spw_id}' timerange='{casa_timerange(t - 1, t + 1)}'")
         if cmds:
             self.casa.task("flagdata", vis=str(tsys_table), mode="list", inpfile=cmds,
-                           flagbackup=False, comment="Tsys flagging: edges, ozone lines, outlier spectra")
+                           flagbackup=False, _note="Tsys flagging: edges, ozone lines, outlier spectra")
         res.decide("tsys_flags", {str(k): v for k, v in what.items()},
                    f"edge fraction {inp.tsys_edge_fraction:g}; ozone lines of band {band}")
         return {"channels": what, "outlier_spectra": [list(map(str, o)) for o in outliers]}

@@ -38,7 +38,7 @@ class Applycal(Task):
         cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
         groups = {"calibrators": ",".join(run.fields[i].name for i in cal_ids),
                   "sun": ",".join(str(i) for i in run.sun_field_ids)}
-        before = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, comment="flags before applycal")
+        before = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, _note="flags before applycal")
         self.casa.task("flagmanager", vis=run.vis, mode="save", versionname=f"hsol_applycal_stage{self.stage}_before",
                        merge="replace", comment="flags before applycal")
         applied = {}
@@ -48,8 +48,8 @@ class Applycal(Task):
             args = self.context.cal_args(target)
             applied[target] = [Path(t).name for t in args["gaintable"]]
             self.casa.task("applycal", vis=run.vis, field=fields, spw=spw, applymode=self.inputs.applymode,  # type: ignore[attr-defined]
-                           flagbackup=False, **args, comment=f"apply the cal library to the {target}")
-        after = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, comment="flags after applycal")
+                           flagbackup=False, **args, _note=f"apply the cal library to the {target}")
+        after = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, _note="flags after applycal")
         res.decide("tables_applied", applied, "cal library order, per target group")
         return {"results": res, "before": before, "after": after}
 

@@ -80,14 +80,14 @@ class Bandpass(Task):
         self.casa.task("gaincal", vis=run.vis, caltable=str(phase_t), field=field,
                        spw=",".join(central.split(";")), solint="int", calmode="p", refant=refant,
                        minblperant=inp.minblperant, minsnr=2.0, **pre,
-                       comment="phase-up on the central channels before the bandpass")
+                       _note="phase-up on the central channels before the bandpass")
         self.casa.task("bandpass", vis=run.vis, caltable=str(bp_t), field=field, spw=spw,
                        solint=solint, combine="scan", refant=refant, solnorm=True, bandtype="B",
                        minblperant=inp.minblperant, minsnr=3.0,
                        gaintable=pre["gaintable"] + [str(phase_t)],
                        gainfield=pre["gainfield"] + [""], interp=pre["interp"] + ["linear"],
                        spwmap=pre["spwmap"] + [[]],
-                       comment="bandpass, Tsys and phase-up pre-applied")
+                       _note="bandpass, Tsys and phase-up pre-applied")
         cal = CalApplication(gaintable=str(bp_t), caltype="bandpass", stage=self.stage, target="all",
                              interp="linear,linear", calwt=False)
         return {"results": res, "bp": bp_t, "cals": [cal], "snr": snr}

@@ -70,23 +70,23 @@ class Gaincal(Task):
         self.casa.task("setjy", vis=run.vis, field=fc["field"], spw=spw, standard="manual",
                        fluxdensity=[float(fc["flux_jy"]), 0.0, 0.0, 0.0],
                        spix=[float(fc["spectral_index"] or 0.0)], reffreq=f"{fc['reffreq_ghz']:.6f}GHz",
-                       usescratch=True, comment=f"catalogue flux model of {fc['field']} ({fc['reason']})")
+                       usescratch=True, _note=f"catalogue flux model of {fc['field']} ({fc['reason']})")
         common = dict(vis=run.vis, spw=spw, refant=refant, minblperant=inp.minblperant, minsnr=inp.minsnr)
         self.casa.task("gaincal", caltable=str(tabs["phase_int.g"]), field=",".join(cal_names),
                        solint="int", calmode="p", **common, **pre,
-                       comment="phase per integration on the calibrators (to calibrate them)")
+                       _note="phase per integration on the calibrators (to calibrate them)")
         self.casa.task("gaincal", caltable=str(tabs["phase_scan.g"]), field=",".join(phase_names),
                        solint=inp.phase_solint_sun, calmode="p", **common, **pre,
-                       comment="phase per scan on the phase calibrator (to transfer to the Sun)")
+                       _note="phase per scan on the phase calibrator (to transfer to the Sun)")
         with_phase = {k: v + [x] for (k, v), x in zip(pre.items(), [str(tabs["phase_int.g"]), "", "linear", [], False])}
         self.casa.task("gaincal", caltable=str(tabs["amp_scan.g"]), field=",".join(cal_names),
                        solint="inf", calmode="ap", **common, **with_phase,
-                       comment="amplitude (and residual phase) per scan on the calibrators")
+                       _note="amplitude (and residual phase) per scan on the calibrators")
         transfer = [n for n in cal_names if n != fc["field"]]
         fluxes = self.casa.task("fluxscale", vis=run.vis, caltable=str(tabs["amp_scan.g"]),
                                 fluxtable=str(tabs["flux.g"]), reference=[fc["field"]],
                                 transfer=transfer, incremental=False,
-                                comment="transfer the flux scale to the other calibrators")
+                                _note="transfer the flux scale to the other calibrators")
         res.decide("refant", refant, "from hsol_refant")
         res.decide("amplitude_calibrator", fc["field"], fc["reason"], by="heuristic")
         phase_field = ",".join(phase_names)

@@ -74,13 +74,13 @@ class ImportData(Task):
                            wvr_corrected_data="no", process_flags=True, applyflags=False,
                            savecmds=True, outfile=str(workdir / f"{name}.flagonline.txt"),
                            overwrite=True, with_pointing_correction=False,
-                           comment="ASDM -> MS; WVR not applied (radiometers saturate on the Sun)")
+                           _note="ASDM -> MS; WVR not applied (radiometers saturate on the Sun)")
             check_is_ms(dst)
         else:
             check_is_ms(src)
             self.casa.python(f"shutil.copytree({str(src)!r}, {str(dst)!r}, symlinks=True)",
                              shutil.copytree, str(src), str(dst), symlinks=True,
-                             comment="work on a copy: the raw data are never modified")
+                             _note="work on a copy: the raw data are never modified")
         try:
             run = read_observing_run(dst, source_vis=src)
         except BadInputError:

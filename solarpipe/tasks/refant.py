@@ -36,7 +36,7 @@ class RefAnt(Task):
         res = self.new_results()
         summary = self.casa.task("flagdata", vis=run.vis, mode="summary",
                                  spw=",".join(map(str, run.science_spw_ids)),
-                                 comment="flagged fraction per antenna, science SPWs")
+                                 _note="flagged fraction per antenna, science SPWs")
         names = [a.name for a in run.antennas]
         frac = [summary["antenna"][n]["flagged"] / summary["antenna"][n]["total"]
                 if summary["antenna"].get(n, {}).get("total") else 1.0 for n in names]

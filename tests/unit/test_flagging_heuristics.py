@@ -72,3 +72,29 @@ def test_time_outliers_and_guard():
     a[7] = 3
     assert np.flatnonzero(f.time_outliers(a)).tolist() == [7]
     assert f.exceeds_guard(30, 100, 0.2) and not f.exceeds_guard(10, 100, 0.2)
+
+
+def test_dead_by_snr_and_low_snr_phase_jump():
+    nant = 12
+    a1, a2 = _baselines(nant)
+    rng = np.random.default_rng(7)
+    ntime = 30
+    sig = []
+    for i, j in zip(a1, a2):
+        amp = 0.0 if 5 in (i, j) else (3.0 if abs(i - j) == 1 else 0.2)  # a few strong short baselines
+        phase = rng.uniform(0, 2 * np.pi) + np.cumsum(rng.normal(0, 0.5, ntime))  # drifting phase
+        v = amp * np.exp(1j * phase) + rng.normal(0, 1, ntime) + 1j * rng.normal(0, 1, ntime)
+        sig.append(f.excess_power_significance(v, np.ones(ntime)))
+    dead, best = f.dead_antennas_by_signal(np.array(sig), a1, a2, nant)
+    assert dead == [5]
+    noise = [f.excess_power_significance(rng.normal(0, 1, ntime) + 1j * rng.normal(0, 1, ntime),
+                                         np.ones(ntime)) for _ in a1]
+    assert f.dead_antennas_by_signal(np.array(noise), a1, a2, nant)[0] == []  # nothing to judge
+    found = 0
+    for trial in range(20):
+        ph = rng.normal(0, 15, 15)
+        ph[11:] += 75
+        j = f.find_phase_jump(ph)
+        found += j is not None and abs(j.index - 11) <= 1
+        assert f.find_phase_jump(rng.normal(0, 15, 15)) is None
+    assert found >= 16  # 15-deg noise per sample, only 4 samples after the jump
