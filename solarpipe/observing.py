@@ -56,6 +56,8 @@ class Field:
 
 @dataclass
 class SubScan:
+    """A sub-scan; start/end are the centres of its first and last integrations."""
+
     number: int
     intents: list[str]
     field_ids: list[int]

@@ -78,7 +78,8 @@ class ImportData(Task):
             check_is_ms(dst)
         else:
             check_is_ms(src)
-            self.casa.python(f"shutil.copytree({str(src)!r}, {str(dst)!r}, symlinks=True)",
+            self.casa.python(self.casa.format_call("shutil.copytree", {"src": str(src), "dst": str(dst),
+                                                                       "symlinks": True}),
                              shutil.copytree, str(src), str(dst), symlinks=True,
                              _note="work on a copy: the raw data are never modified")
         try:

@@ -58,12 +58,18 @@ def check_against_truth(run, truth: dict) -> None:
     # scans, intents, sub-scans
     assert [s.number for s in run.scans] == [s["number"] for s in truth["scans"]]
     for s, t in zip(run.scans, truth["scans"]):
-        assert set(s.intents) == set(t["intents"]), s.number
+        modes = {i for tss in t["subscans"] for i in tss["obs_mode"].split(",")}
+        assert set(s.intents) == modes, s.number
+        assert {i.split("#")[0] for i in s.intents} == set(t["intents"]), s.number
         assert sorted(s.field_ids) == sorted(t["field_ids"]), s.number
         assert [ss.number for ss in s.subscans] == [ss["number"] for ss in t["subscans"]], s.number
         for ss, tss in zip(s.subscans, t["subscans"]):
-            assert set(ss.intents) == set(tss["intents"]), (s.number, ss.number)
-            assert abs(ss.start_mjd_s - tss["start_mjd_s"]) < 2.1, (s.number, ss.number)
+            assert set(ss.intents) == set(tss["obs_mode"].split(",")), (s.number, ss.number)
+            assert ss.field_ids == [tss["field_id"]], (s.number, ss.number)
+            # ObservingRun times are integration centres; truth gives sub-scan edges
+            half = truth["integration_s"] / 2
+            assert abs(ss.start_mjd_s - (tss["start_mjd_s"] + half)) < 1e-3, (s.number, ss.number)
+            assert abs(ss.end_mjd_s - (tss["end_mjd_s"] - half)) < 1e-3, (s.number, ss.number)
     assert run.subtables["SYSCAL"] and run.subtables["CALDEVICE"] and run.subtables["SYSPOWER"]
 
 
