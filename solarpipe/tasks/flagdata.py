@@ -353,6 +353,7 @@ class FlagData(Task):
             "total_visibilities": before.get("total", 0),
             "flagged_before": before.get("flagged", 0),
             "flagged_after": after.get("flagged", 0),
+            "flagged_after_deterministic": raw["after_deterministic"].get("flagged", 0),
             "fraction_before": _frac(before), "fraction_after": _frac(after),
             "newly_flagged_fraction": _frac(after) - _frac(before),
             "deterministic_by_rule": raw["det_counts"],
