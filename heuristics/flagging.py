@@ -143,14 +143,36 @@ def dead_antennas_by_signal(significance: np.ndarray, ant1: np.ndarray, ant2: np
 
 
 def baseline_noise(vis: np.ndarray) -> np.ndarray:
-    """Noise per baseline from channel-to-channel differences (removes smooth spectra).
+    """Noise per row from second differences along frequency.
 
-    ``vis``: complex (nbaseline_rows, nchan) for one polarisation; returns the
-    robust sigma of the real and imaginary parts of the first differences / sqrt(2).
+    ``vis``: complex (nrows, nchan) for one polarisation. Second differences
+    cancel a smooth spectrum and a linear phase slope (a residual delay), which
+    first differences of a strong signal would mistake for noise; their
+    variance is 6 sigma^2. Returns the robust sigma of the real/imag parts.
     """
-    d = np.diff(vis, axis=1)
+    v = np.asarray(vis)
+    if v.shape[1] < 3:
+        return np.full(v.shape[0], np.nan)
+    d = v[:, 2:] - 2 * v[:, 1:-1] + v[:, :-2]
     parts = np.concatenate([d.real, d.imag], axis=1)
-    return robust_sigma(parts, axis=1) / np.sqrt(2.0)
+    return robust_sigma(parts, axis=1) / np.sqrt(6.0)
+
+
+def coherent_channel_average(vis: np.ndarray, pad: int = 4) -> np.ndarray:
+    """Channel average of each row after removing the baseline's residual delay.
+
+    ``vis``: complex (nrows, nchan) of one baseline (NaN = flagged). The delay is
+    the peak of the zero-padded lag spectrum of the time-averaged spectrum; the
+    rows are de-rotated by it and averaged over channels, so a delay of a few
+    nanoseconds (phase wrapping across the SPW) does not decorrelate the average.
+    """
+    v = np.asarray(vis)
+    nrow, nchan = v.shape
+    spec = np.nan_to_num(np.nanmean(v, axis=0))
+    lag = np.fft.fft(spec, n=pad * nchan)
+    k = int(np.argmax(np.abs(lag)))
+    ramp = np.exp(-2j * np.pi * k * np.arange(nchan) / (pad * nchan))
+    return np.nanmean(v * ramp[None, :], axis=1)
 
 
 def noisy_antennas(noise: np.ndarray, ant1: np.ndarray, ant2: np.ndarray, nant: int,

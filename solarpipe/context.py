@@ -131,9 +131,10 @@ class Context:
         cal.order = len(self.callibrary)
         self.callibrary.append(cal)
 
-    def cal_args(self, target: str, exclude_types: tuple[str, ...] = ()) -> dict[str, list]:
-        """gaintable/gainfield/interp/spwmap/calwt lists to pre-apply or apply to ``target``
-        ('sun' or 'calibrators'), in cal-library order."""
+    def cal_args(self, target: str, exclude_types: tuple[str, ...] = (),
+                 for_applycal: bool = False) -> dict[str, list]:
+        """gaintable/gainfield/interp/spwmap (and calwt, for applycal) lists to pre-apply
+        in a solver or to apply to ``target`` ('sun' or 'calibrators'), in cal-library order."""
         out: dict[str, list] = {"gaintable": [], "gainfield": [], "interp": [], "spwmap": [], "calwt": []}
         for cal in sorted(self.callibrary, key=lambda c: c.order):
             if cal.target not in (target, "all") or cal.caltype in exclude_types:
@@ -143,6 +144,8 @@ class Context:
             out["interp"].append(cal.interp)
             out["spwmap"].append(list(cal.spwmap))
             out["calwt"].append(cal.calwt)
+        if not for_applycal:
+            del out["calwt"]
         return out
 
     # -- (de)serialisation ----------------------------------------------------

@@ -481,9 +481,11 @@ def write_tsystant_table(run: ObservingRun, tsys_table: Path, out: Path, sun_sca
                                           "FIELD_ID")}
         fparam = [tb.getcell("FPARAM", i) for i in range(tb.nrows())]
         flag = [tb.getcell("FLAG", i) for i in range(tb.nrows())]
-        tb.copy(str(out), deep=True, valuecopy=True, norows=True)
     finally:
         tb.close()
+    # a full copy keeps the caltable's subtables (SPECTRAL_WINDOW, ANTENNA, FIELD) intact;
+    # its rows are then replaced by the Sun sub-scan rows
+    shutil.copytree(tsys_table, out)
     atm_of = {c.science_scan: c.atm_scan for c in choices}
     bb_of_spw = {s.id: s.baseband for s in run.spws}
     tant_of: dict[tuple, float] = {(r["scan"], r["subscan"], r["antenna_id"], r["pol"], r["baseband"]): r["tant"]
@@ -496,15 +498,15 @@ def write_tsystant_table(run: ObservingRun, tsys_table: Path, out: Path, sun_sca
         sel = np.flatnonzero(cols["SCAN_NUMBER"] == atm) if atm is not None else np.array([], int)
         for i in sel:
             ant, spw = int(cols["ANTENNA1"][i]), int(cols["SPECTRAL_WINDOW_ID"][i])
-            tsys = np.asarray(fparam[i], float)  # (npol, nchan, 1)
+            tsys = np.asarray(fparam[i], float)  # (npol, nchan)
             npol = tsys.shape[0]
             for ss in sci.subscans:
                 add = np.array([tant_of.get((sci.number, ss.number, ant, pol, bb_of_spw.get(spw)), np.nan)
                                 for pol in ("XX", "YY")[:npol]])
                 add = htant.pair_polarisations(add, pairing)
                 bad = ~np.isfinite(add)
-                value = tsys + np.where(bad, 0.0, add)[:, None, None]
-                fl = np.asarray(flag[i]) | bad[:, None, None]
+                value = tsys + np.where(bad, 0.0, add)[:, None]
+                fl = np.asarray(flag[i]) | bad[:, None]
                 fid = ss.field_ids[0] if ss.field_ids else int(cols["FIELD_ID"][i])
                 for t in (ss.start_mjd_s, ss.end_mjd_s):
                     new["TIME"].append(t)
@@ -523,6 +525,7 @@ def write_tsystant_table(run: ObservingRun, tsys_table: Path, out: Path, sun_sca
     n = len(new["TIME"])
     tb.open(str(out), nomodify=False)
     try:
+        tb.removerows(list(range(tb.nrows())))
         if n:
             tb.addrows(n)
             order = np.lexsort((np.array(new["ANTENNA1"]), np.array(new["SPECTRAL_WINDOW_ID"]), np.array(new["TIME"])))
@@ -530,7 +533,7 @@ def write_tsystant_table(run: ObservingRun, tsys_table: Path, out: Path, sun_sca
                 if c in ("FPARAM", "PARAMERR", "FLAG", "SNR", "WEIGHT"):
                     if c not in tb.colnames():
                         continue
-                    arr = np.stack([vals[i] for i in order], axis=-1)[..., 0, :]
+                    arr = np.stack([vals[i] for i in order], axis=-1)  # (npol, nchan, nrow)
                     tb.putcol(c, arr)
                 else:
                     tb.putcol(c, np.asarray(vals)[order])

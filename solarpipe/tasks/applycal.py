@@ -45,7 +45,7 @@ class Applycal(Task):
         for target, fields in groups.items():
             if not fields:
                 continue
-            args = self.context.cal_args(target)
+            args = self.context.cal_args(target, for_applycal=True)
             applied[target] = [Path(t).name for t in args["gaintable"]]
             self.casa.task("applycal", vis=run.vis, field=fields, spw=spw, applymode=self.inputs.applymode,  # type: ignore[attr-defined]
                            flagbackup=False, **args, _note=f"apply the cal library to the {target}")

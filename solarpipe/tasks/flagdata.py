@@ -267,10 +267,17 @@ class FlagData(Task):
             out.append(AutoFlag("noisy_antenna", [spw], scan, ant_names[a],
                                 reason=f"noise > {inp.noisy_threshold} x array median"))
             alive[a] = False
-        # signal above the noise per baseline (excess power, robust to phase drifts)
-        row_vec = np.nanmean(masked[:, chan_ok, :], axis=1).mean(axis=0)
-        row_sigma = noise_rows / np.sqrt(nchan_ok * masked.shape[0])
-        bl_sig = np.array([hflag.excess_power_significance(row_vec[inv == k], row_sigma[inv == k])
+        # signal above the noise per baseline (excess power of delay-compensated channel
+        # averages, both pols; robust to phase drifts in time and residual delays)
+        npol = masked.shape[0]
+        row_sigma = noise_rows / np.sqrt(nchan_ok)
+        row_vec = np.full((npol, len(t)), np.nan, complex)
+        for k in range(len(ubl)):
+            sel = inv == k
+            for p in range(npol):
+                row_vec[p, sel] = hflag.coherent_channel_average(masked[p][chan_ok][:, sel].T)
+        bl_sig = np.array([hflag.excess_power_significance(row_vec[:, inv == k],
+                                                           np.broadcast_to(row_sigma[inv == k], (npol, (inv == k).sum())))
                            for k in range(len(ubl))])
         keep = alive[ba1] & alive[ba2]
         dead, _ = hflag.dead_antennas_by_signal(np.where(keep, bl_sig, np.nan), ba1, ba2, nant,
@@ -281,7 +288,7 @@ class FlagData(Task):
             alive[a] = False
         if is_cal and np.nanmedian(bl_sig) > inp.low_min_significance:
             # point source with enough SNR: an antenna far below the others is bad too
-            power = np.array([np.nanmean(np.abs(row_vec[inv == k]) ** 2 - 2 * row_sigma[inv == k] ** 2)
+            power = np.array([np.nanmean(np.abs(row_vec[:, inv == k]) ** 2 - 2 * row_sigma[inv == k] ** 2)
                               for k in range(len(ubl))])
             bl_amp = np.sqrt(np.clip(power, 0, None))
             keep = alive[ba1] & alive[ba2]
@@ -297,7 +304,7 @@ class FlagData(Task):
             for b in np.unique(bl[good_rows]):
                 i, j = divmod(int(b), nant)
                 sel = bl == b
-                mask = hflag.time_outliers(np.abs(row_vec[sel]), inp.time_nsigma)
+                mask = hflag.time_outliers(np.nanmean(np.abs(row_vec[:, sel]), axis=0), inp.time_nsigma)
                 for tt in t[sel][mask]:
                     out.append(AutoFlag("time_outlier", [spw], scan, f"{ant_names[i]}&{ant_names[j]}",
                                         timerange=(tt - half, tt + half),
@@ -312,15 +319,20 @@ class FlagData(Task):
         times = None
         for cols in per_spw.values():
             masked = np.where(cols["FLAG"], np.nan, cols["DATA"])
-            vec = np.nanmean(masked, axis=1).mean(axis=0)
             a1, a2, t = cols["ANTENNA1"], cols["ANTENNA2"], cols["TIME"]
+            bl = a1 * nant + a2
             good = alive[a1] & alive[a2]
-            tu, ph = hflag.antenna_residual_phases(vec[good], a1[good], a2[good], t[good], nant)
-            phasor = np.where(np.isfinite(ph), np.exp(1j * np.radians(np.nan_to_num(ph))), 0)
-            if acc is None:
-                acc, times = phasor, tu
-            elif len(tu) == len(times):
-                acc = acc + phasor
+            for p in range(masked.shape[0]):
+                vec = np.full(len(t), np.nan, complex)
+                for b in np.unique(bl):
+                    sel = bl == b
+                    vec[sel] = hflag.coherent_channel_average(masked[p][:, sel].T)
+                tu, ph = hflag.antenna_residual_phases(vec[good], a1[good], a2[good], t[good], nant)
+                phasor = np.where(np.isfinite(ph), np.exp(1j * np.radians(np.nan_to_num(ph))), 0)
+                if acc is None:
+                    acc, times = phasor, tu
+                elif len(tu) == len(times):
+                    acc = acc + phasor
         if acc is None or len(times) < 6:
             return []
         half = 0.5 * float(np.median(np.diff(times)))

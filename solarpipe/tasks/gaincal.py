@@ -78,7 +78,9 @@ class Gaincal(Task):
         self.casa.task("gaincal", caltable=str(tabs["phase_scan.g"]), field=",".join(phase_names),
                        solint=inp.phase_solint_sun, calmode="p", **common, **pre,
                        _note="phase per scan on the phase calibrator (to transfer to the Sun)")
-        with_phase = {k: v + [x] for (k, v), x in zip(pre.items(), [str(tabs["phase_int.g"]), "", "linear", [], False])}
+        with_phase = {"gaintable": pre["gaintable"] + [str(tabs["phase_int.g"])],
+                      "gainfield": pre["gainfield"] + [""], "interp": pre["interp"] + ["linear"],
+                      "spwmap": pre["spwmap"] + [[]]}
         self.casa.task("gaincal", caltable=str(tabs["amp_scan.g"]), field=",".join(cal_names),
                        solint="inf", calmode="ap", **common, **with_phase,
                        _note="amplitude (and residual phase) per scan on the calibrators")
