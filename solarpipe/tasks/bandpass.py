@@ -116,9 +116,10 @@ class Bandpass(Task):
                         metric_name="median_snr", metric_value=s["median_snr"], topic="calibration")]
 
 
-def expected_channel_snr(run, field_id: int, context) -> float:
-    """Per-antenna, per-channel SNR of a bandpass solution from the data themselves:
-    |mean V| / (sigma_row / sqrt(rows per antenna)) on the bandpass scan (one SPW)."""
+def expected_channel_snr(run, field_id: int, context, per_integration: bool = False) -> float:
+    """SNR of antenna-based solutions from the data themselves (one SPW, one pol):
+    per channel over the whole field (bandpass, ``per_integration`` False), or over all
+    channels of one integration (per-integration phases, ``per_integration`` True)."""
     from casatools import table
 
     from ..heuristics.flagging import baseline_noise
@@ -141,6 +142,12 @@ def expected_channel_snr(run, field_id: int, context) -> float:
         tb.close()
     vis = np.where(flag, np.nan, data).T  # (nrow, nchan)
     sigma = float(np.nanmedian(baseline_noise(vis)))
+    if not sigma > 0:
+        return float("inf")
+    if per_integration:
+        good = np.isfinite(vis).any(axis=0)
+        amp = float(np.nanmedian(np.abs(np.nanmean(vis[:, good], axis=1))))
+        return amp / (sigma / np.sqrt(good.sum())) * np.sqrt(max(len(run.antennas) - 1, 1))
     amp = float(np.nanmedian(np.abs(np.nanmean(vis, axis=0))))
     rows_per_ant = vis.shape[0] * 2 / max(len(run.antennas), 1)
-    return amp / sigma * np.sqrt(rows_per_ant) if sigma > 0 else 0.0
+    return amp / sigma * np.sqrt(rows_per_ant)

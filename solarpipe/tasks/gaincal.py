@@ -25,9 +25,13 @@ from .bandpass import refant_string
 
 @dataclass
 class GaincalInputs(TaskInputs):
-    """phase_solint_sun: phase solution interval transferred to the Sun ('inf' = per scan)."""
+    """phase_solint_sun: phase solution interval transferred to the Sun ('inf' = per scan).
+    phase_solint_cal: interval of the phases that calibrate the calibrators themselves
+    (None: 'int' if the weakest calibrator gives min_snr_per_integration, else 'inf')."""
 
     phase_solint_sun: str = "inf"
+    phase_solint_cal: str | None = None
+    min_snr_per_integration: float = 10.0
     minblperant: int = 4
     minsnr: float = 3.0
 
@@ -72,9 +76,20 @@ class Gaincal(Task):
                        spix=[float(fc["spectral_index"] or 0.0)], reffreq=f"{fc['reffreq_ghz']:.6f}GHz",
                        usescratch=True, _note=f"catalogue flux model of {fc['field']} ({fc['reason']})")
         common = dict(vis=run.vis, spw=spw, refant=refant, minblperant=inp.minblperant, minsnr=inp.minsnr)
+        from .bandpass import expected_channel_snr
+
+        if inp.phase_solint_cal:
+            solint_cal = res.decide("phase_solint_cal", inp.phase_solint_cal, "given", by="user")
+        else:
+            snr_int = min(expected_channel_snr(run, i, self.context, per_integration=True) for i in cal_ids)
+            solint_cal = res.decide(
+                "phase_solint_cal", "int" if snr_int >= inp.min_snr_per_integration else "inf",
+                f"per-integration antenna SNR of the weakest calibrator {snr_int:.1f} (need "
+                f"{inp.min_snr_per_integration:g} for 'int'; weaker solutions flagged by minsnr would "
+                "bias the flux scale up)")
         self.casa.task("gaincal", caltable=str(tabs["phase_int.g"]), field=",".join(cal_names),
-                       solint="int", calmode="p", **common, **pre,
-                       _note="phase per integration on the calibrators (to calibrate them)")
+                       solint=solint_cal, calmode="p", **common, **pre,
+                       _note="phases on the calibrators (to calibrate them)")
         self.casa.task("gaincal", caltable=str(tabs["phase_scan.g"]), field=",".join(phase_names),
                        solint=inp.phase_solint_sun, calmode="p", **common, **pre,
                        _note="phase per scan on the phase calibrator (to transfer to the Sun)")
