@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -277,7 +278,8 @@ def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tu
             sel = [i for i in range(len(spectra)) if spw[i] == s and ant[i] == a]
             if not sel:
                 continue
-            with np.errstate(all="ignore"):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # flagged edge channels are all-NaN
                 med = np.nanmedian(np.stack([spectra[i] for i in sel]), axis=0)  # (npol, nchan)
             ax.plot(med[0], lw=0.6)
             if med.shape[0] > 1:
