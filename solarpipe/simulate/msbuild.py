@@ -135,6 +135,15 @@ def create_structure(path: str, cfg: SimConfig, antennas: list[Antenna], spws: l
         drop = [c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in tb.colnames()]
         if drop:
             tb.removecols(drop)
+        # sm's default tiles are [.,100,100]: 128-channel rows would use two tiles (56 % waste);
+        # recreate the (still empty) DATA/FLAG columns with tiles holding whole spectra
+        nchan = max(s.nchan for s in spws)
+        for col, group in (("DATA", "TiledDATA"), ("FLAG", "TiledFLAG")):
+            desc = tb.getcoldesc(col)
+            desc["dataManagerGroup"] = group
+            tb.removecols([col])
+            tb.addcols({col: desc}, dminfo={"TYPE": "TiledShapeStMan", "NAME": group,
+                                            "SPEC": {"DEFAULTTILESHAPE": np.array([2, nchan, 128], dtype=np.int32)}})
     finally:
         tb.close()
 
@@ -353,6 +362,20 @@ class MainTableWriter:
         for name, arr in cols.items():
             self.tb.putcol(name, arr, startrow=start, nrow=n)
         self.nrows += n
+
+    def reserve(self, n: int) -> int:
+        """Add ``n`` empty rows (filled later with :meth:`put`); returns the first new row."""
+        start = self.nrows
+        if n:
+            self.tb.addrows(n)
+            self.nrows += n
+        return start
+
+    def put(self, start: int, cols: dict[str, np.ndarray]) -> None:
+        """Fill reserved rows ``start .. start+n-1`` (n from the TIME column)."""
+        n = len(cols["TIME"])
+        for name, arr in cols.items():
+            self.tb.putcol(name, arr, startrow=start, nrow=n)
 
     def close(self) -> None:
         self.tb.flush()

@@ -155,6 +155,11 @@ class SkyPredictor:
         self._cache: dict = {}
         self._nbytes = 0
 
+    def clear_cache(self) -> None:
+        """Forget the uv grids (they are rebuilt on demand)."""
+        self._cache = {}
+        self._nbytes = 0
+
     # -- geometry of a field cut-out
     def _cutout(self, field_id: int, support_arcsec: float, component: str):
         g = self.grid

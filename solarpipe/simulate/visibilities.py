@@ -116,6 +116,7 @@ class VisibilityGenerator:
         self.state_ids = state_ids
         self.diam = diam
         self.shadow = shadowing(template, diam) if cfg.bad_data else {}
+        self._shadow_times = np.array(sorted({k[0] for k in self.shadow}))
         self.bad = {b["type"]: b for b in inst.bad}
         cal = {f.id: cfg.calibrators[f.role] for f in plan.fields if not f.is_sun}
         self.cal_spec = cal
@@ -220,9 +221,13 @@ class VisibilityGenerator:
                 fac[inwin & (a2 == ant)] *= np.exp(-1j * ph)
                 sig *= fac[None, None, :]
             if self.shadow:
-                f1 = np.array([self.shadow.get((float(tt), int(a)), 0.0) for tt, a in zip(t, a1)])
-                f2 = np.array([self.shadow.get((float(tt), int(a)), 0.0) for tt, a in zip(t, a2)])
-                if np.any(f1 > 0) or np.any(f2 > 0):
+                hit = np.nonzero(np.isin(t, self._shadow_times))[0]
+                if len(hit):
+                    f1 = np.zeros(n)
+                    f2 = np.zeros(n)
+                    for k in hit:
+                        f1[k] = self.shadow.get((float(t[k]), int(a1[k])), 0.0)
+                        f2[k] = self.shadow.get((float(t[k]), int(a2[k])), 0.0)
                     sig *= np.sqrt(np.clip((1 - f1) * (1 - f2), 0, 1))[None, None, :]
             for d in inst.dead_antennas:
                 sig[:, :, (a1 == d) | (a2 == d)] = 0.0
@@ -308,11 +313,15 @@ class VisibilityGenerator:
 
     # -------------------------------------------------------------- driver
     def run(self, writer: MainTableWriter) -> int:
-        """Write every scan; returns the number of rows written."""
+        """Write every scan; returns the number of rows written.
+
+        Rows are laid out scan by scan (SPWs in id order inside a scan, times and
+        baselines inside an SPW block) and reserved up front; they are then generated
+        baseband by baseband so that the uv-grid cache only ever holds one baseband.
+        """
         tpl, plan, cfg = self.tpl, self.plan, self.cfg
+        blocks: list[tuple[int, SpwSpec, np.ndarray, int]] = []  # scan, spw, template rows, first MS row
         total = 0
-        t_start = time.time()
-        nscan = len(plan.scans)
         for sc in plan.scans:
             rows_all = tpl.rows_of([s.index for s in sc.subscans])
             autos = rows_all[tpl.ant1[rows_all] == tpl.ant2[rows_all]]
@@ -322,18 +331,38 @@ class VisibilityGenerator:
             else:
                 spw_list = [s for s in self.spws if s.role != "sqld_zero"]
             for spw in spw_list:
-                rng = rng_for(cfg.seed, f"noise-{sc.number}-{spw.id}")
-                if spw.role in ("science", "ch_avg"):
-                    step = max(2000, int(3_000_000 // max(1, spw.nchan)))
-                    for k in range(0, len(corr_rows), step):
-                        writer.append(self.correlator_block(spw, corr_rows[k:k + step], sc.number, rng))
-                    total += len(corr_rows)
-                elif spw.role in ("sqld", "sqld_zero"):
-                    writer.append(self.sqld_block(spw, autos, sc.number, rng))
-                    total += len(autos)
-                elif spw.role == "wvr":
-                    writer.append(self.wvr_block(spw, autos, sc.number, rng))
-                    total += len(autos)
-            LOG.info("scan %d/%d (%s, %d sub-scans) written, %d rows so far, %.1f s", sc.number, nscan, sc.kind,
-                     len(sc.subscans), total, time.time() - t_start)
+                rows = corr_rows if spw.role in ("science", "ch_avg") else autos
+                blocks.append((sc.number, spw, rows, total))
+                total += len(rows)
+        first = writer.reserve(total)
+        LOG.info("MAIN: %d rows in %d blocks reserved", total, len(blocks))
+        t_start = time.time()
+
+        def order_key(b):
+            spw = b[1]
+            if spw.role in ("science", "ch_avg"):
+                return (1, spw.baseband, 0 if spw.role == "science" else 1, b[0])
+            return (0, spw.id, 0, b[0])
+
+        nscan = len(plan.scans)
+        done_rows = 0
+        current = None
+        for scan_number, spw, rows, offset in sorted(blocks, key=order_key):
+            key = spw.baseband if spw.role in ("science", "ch_avg") else None
+            if key != current:
+                self.pred.clear_cache()
+                current = key
+            rng = rng_for(cfg.seed, f"noise-{scan_number}-{spw.id}")
+            if spw.role in ("science", "ch_avg"):
+                step = max(2000, int(3_000_000 // max(1, spw.nchan)))
+                for k in range(0, len(rows), step):
+                    writer.put(first + offset + k, self.correlator_block(spw, rows[k:k + step], scan_number, rng))
+            elif spw.role in ("sqld", "sqld_zero"):
+                writer.put(first + offset, self.sqld_block(spw, rows, scan_number, rng))
+            elif spw.role == "wvr":
+                writer.put(first + offset, self.wvr_block(spw, rows, scan_number, rng))
+            done_rows += len(rows)
+            if spw.role in ("science", "ch_avg") or scan_number == nscan:
+                LOG.info("spw %d (%s) scan %d/%d written: %d/%d rows, %.1f s", spw.id, spw.role, scan_number,
+                         nscan, done_rows, total, time.time() - t_start)
         return total
