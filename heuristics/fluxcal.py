@@ -123,8 +123,8 @@ def choose(candidates: Sequence[Candidate], min_metric: float = 5.0, switch_fact
 
     Keep the nominal flux calibrator (role 'flux') if it is usable (catalogue
     entry within age, metric >= min_metric, flux >= min_flux_jy) and no other
-    candidate has a metric ``switch_factor`` times better; otherwise take the
-    best usable candidate, preferring the bandpass calibrator on ties.
+    candidate has a metric ``switch_factor`` times better; otherwise fall back
+    to the bandpass calibrator if usable, else the best usable candidate.
     """
     def usable(c: Candidate) -> bool:
         return not c.rejected and c.metric >= min_metric and (c.flux_jy or 0) >= min_flux_jy
@@ -141,4 +141,8 @@ def choose(candidates: Sequence[Candidate], min_metric: float = 5.0, switch_fact
         return nominal, f"nominal flux calibrator {nominal.name}: quality {nominal.metric:.0f}"
     why = (f"nominal flux calibrator {nominal.name} unusable ({nominal.rejected or 'weak or low quality'})"
            if nominal is not None else "no nominal flux calibrator")
+    bandpass = [c for c in good if "bandpass" in c.roles]
+    if bandpass:  # the analysts' fallback: the bright, well-monitored bandpass quasar
+        chosen = max(bandpass, key=lambda c: c.metric)
+        return chosen, f"{why}; fallback to the bandpass calibrator {chosen.name}, quality {chosen.metric:.0f}"
     return best, f"{why}; {best.name} ({', '.join(best.roles)}) chosen, quality {best.metric:.0f}"

@@ -28,6 +28,9 @@ def test_stale_flux_calibrator_loses_to_recent_bandpass():
     assert "200 days old" in cands[0].rejected
     chosen, why = h.choose(cands)
     assert chosen.name == "BP" and "FLUX unusable" in why and "200 days" in why
+    cands.append(h.evaluate("PH", ["phase"], cat + [E("PH", 1, flux=3.0, err=0.03)], 100, OBS))
+    assert cands[-1].metric > cands[1].metric
+    assert h.choose(cands)[0].name == "BP"  # the bandpass calibrator is the fallback
 
 
 def test_nominal_kept_when_fine_and_missing_catalogue():
