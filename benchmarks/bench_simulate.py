@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_simulate_"))
     out.mkdir(parents=True, exist_ok=True)
+    from solarpipe.simulate.__main__ import quiet_casa_console
+
+    quiet_casa_console(str(out))
     sizes = ["tiny", "small"] + (["large"] if args.large else [])
     print(f"{'preset':<16}{'ants':>5}{'min':>7}{'rows':>11}{'MS MB':>10}{'wall s':>9}{'vis s':>8}"
           f"{'s/Mrow':>9}{'MB/s':>8}")

@@ -33,6 +33,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def quiet_casa_console(out_dir: str, keep_console: bool = False) -> None:
+    """Send CASA's own log to ``<out_dir>/casa_simulate.log`` and (unless asked) off the console.
+
+    Only for the command-line process: library calls leave CASA's logging alone.
+    """
+    from pathlib import Path
+
+    from casatasks import casalog
+
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    casalog.setlogfile(str(Path(out_dir).resolve() / "casa_simulate.log"))
+    if not keep_console:
+        casalog.showconsole(False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator from command-line arguments; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -41,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import solarpipe  # noqa: F401  (offline CASA configuration before casatools loads)
     from .core import simulate_eb
+
+    quiet_casa_console(args.out, keep_console=args.verbose)
 
     t0 = time.time()
     eb = simulate_eb(args.out, size=args.size, band=args.band, mosaic=args.mosaic, sky=args.sky, seed=args.seed,

@@ -255,16 +255,19 @@ def default_features(band: int, centres_hp: list[tuple[float, float]], field_rad
         rad = r * frac * math.sqrt(rng.uniform(0.2, 1.0))
         return cx + rad * math.cos(ang), cy + rad * math.sin(ang)
 
-    feats = []
-    x, y = _pos(0.5)
-    feats.append(Feature("plage", round(x, 2), round(y, 2), amps["plage"], round(0.5 * r + 10.0, 2)))
-    x, y = _pos(0.45)
-    feats.append(Feature("umbra", round(x, 2), round(y, 2), amps["umbra"], round(0.25 * r + 6.0, 2)))
+    specs = [("plage", 0.5, amps["plage"], round(0.5 * r + 10.0, 2), False),
+             ("umbra", 0.45, amps["umbra"], round(0.25 * r + 6.0, 2), False)]
     for _ in range(3):
-        x, y = _pos(0.8)
-        feats.append(Feature("bright_point", round(x, 2), round(y, 2),
-                             round(amps["bright_point"] * rng.uniform(0.7, 1.3), 1), round(rng.uniform(3.0, 6.0), 2)))
+        specs.append(("bright_point", 0.8, round(amps["bright_point"] * rng.uniform(0.7, 1.3), 1),
+                      round(rng.uniform(3.0, 6.0), 2), False))
     if time_variable:
-        x, y = _pos(0.4)
-        feats.append(Feature("brightening", round(x, 2), round(y, 2), amps["brightening"], 8.0, variable=True))
+        specs.append(("brightening", 0.4, amps["brightening"], 8.0, True))
+    feats: list[Feature] = []
+    for kind, frac, amp, size, variable in specs:
+        # keep features apart (centres >= 1.2 x mean FWHM + 3 arcsec) so each is measurable
+        for _attempt in range(200):
+            x, y = _pos(frac if _attempt < 100 else 1.0)
+            if all(math.hypot(x - f.x_arcsec, y - f.y_arcsec) >= 0.6 * (size + f.size_arcsec) + 3.0 for f in feats):
+                break
+        feats.append(Feature(kind, round(x, 2), round(y, 2), amp, size, variable=variable))
     return feats

@@ -347,7 +347,9 @@ class VisibilityGenerator:
         nscan = len(plan.scans)
         done_rows = 0
         current = None
-        for scan_number, spw, rows, offset in sorted(blocks, key=order_key):
+        last_info = time.time()
+        ordered = sorted(blocks, key=order_key)
+        for k_block, (scan_number, spw, rows, offset) in enumerate(ordered):
             key = spw.baseband if spw.role in ("science", "ch_avg") else None
             if key != current:
                 self.pred.clear_cache()
@@ -362,7 +364,11 @@ class VisibilityGenerator:
             elif spw.role == "wvr":
                 writer.put(first + offset, self.wvr_block(spw, rows, scan_number, rng))
             done_rows += len(rows)
-            if spw.role in ("science", "ch_avg") or scan_number == nscan:
-                LOG.info("spw %d (%s) scan %d/%d written: %d/%d rows, %.1f s", spw.id, spw.role, scan_number,
-                         nscan, done_rows, total, time.time() - t_start)
+            last_of_spw = k_block + 1 == len(ordered) or ordered[k_block + 1][1].id != spw.id
+            level = logging.INFO if (last_of_spw and spw.role in ("science", "ch_avg")) or \
+                time.time() - last_info > 10.0 else logging.DEBUG
+            if level == logging.INFO:
+                last_info = time.time()
+            LOG.log(level, "spw %d (%s) scan %d/%d written: %d/%d rows, %.1f s", spw.id, spw.role, scan_number,
+                    nscan, done_rows, total, time.time() - t_start)
         return total
