@@ -345,10 +345,17 @@ def build_truth(cfg, ms, spws, antennas, plan, inst: Instrument, tpl: Template, 
     # ---- scans and fields
     scans = []
     atm_scan_for = {}
-    for sc in plan.scans:
+    mids = np.array([t0 + 0.5 * (sc.start_s + sc.end_s) for sc in plan.scans]) / 86400.0
+    elev = {}
+    for f in plan.fields:
+        elev[f.id] = eph.elevation_deg(f.ra, f.dec, mids)
+    for k, sc in enumerate(plan.scans):
+        el = float(elev[sc.subscans[0].field_id][k])
+        if el < 20.0:
+            LOG.warning("scan %d on %s at elevation %.1f deg", sc.number, plan.fields[sc.subscans[0].field_id].name, el)
         a = plan.atm_scan_for(sc)
         atm_scan_for[sc.number] = a
-        scans.append({
+        scans.append({"elevation_deg": el,
             "number": sc.number, "kind": sc.kind, "setup": sc.setup, "extra": sc.extra,
             "field_ids": sc.field_ids, "intents": sc.intents,
             "start_mjd_s": t0 + sc.start_s, "end_mjd_s": t0 + sc.end_s, "atm_scan": a,

@@ -714,3 +714,42 @@ def test_cli_main(tmp_path, capsys):
 def test_tiny_budget(tiny_eb):
     assert tiny_eb.elapsed_s < 30.0
     assert tiny_eb.size_bytes < 50e6
+
+
+# ----------------------------------------------------------------------------- geometry, presets
+def test_solar_angles_match_jpl_table():
+    """P angle and B0 from the simulator agree with casadata's JPL Sun table (daily samples)."""
+    import glob
+
+    import casadata
+
+    from solarpipe.simulate.ephemeris import apparent_radius_arcsec, solar_p_b0, sun_topocentric
+
+    path = sorted(glob.glob(casadata.datapath + "/ephemerides/JPL-Horizons/Sun_*J2000.tab"))
+    if not path:
+        pytest.skip("no JPL Sun table in casadata")
+    tb = casatools.table()
+    tb.open(path[0])
+    try:
+        mjd, npang, blat = tb.getcol("MJD"), tb.getcol("NP_ang"), tb.getcol("DiskLat")
+    finally:
+        tb.close()
+    t = 57870.0  # 2017-04-27
+    k = int(np.searchsorted(mjd, t))
+    p, b0 = solar_p_b0(np.array([mjd[k]]))
+    assert ((p[0] - npang[k] + 180) % 360 - 180) == pytest.approx(0.0, abs=0.05)
+    assert b0[0] == pytest.approx(blat[k], abs=0.05)
+    sun = sun_topocentric(np.array([t + 0.65]))
+    assert apparent_radius_arcsec(sun["dist_au"][0]) == pytest.approx(952.9, abs=1.0)
+
+
+def test_presets():
+    from solarpipe.simulate import SimConfig
+
+    tiny, small, large = (SimConfig.preset(s) for s in ("tiny", "small", "large"))
+    assert tiny.n_ant_7m == 2 and tiny.nchan == 32
+    assert 12 <= small.n_ant_12m + small.n_ant_7m <= 16 and small.nchan == 64
+    assert large.n_ant_12m + large.n_ant_7m >= 40 and large.nchan == 128
+    assert SimConfig.preset("tiny", nchan=16).nchan == 16
+    with pytest.raises(TypeError):
+        SimConfig.preset("tiny", not_a_knob=1)
