@@ -68,3 +68,16 @@ def helioprojective_to_sky(tx_arcsec, ty_arcsec, p_angle_deg: float):
     tx = np.asarray(tx_arcsec, float)
     ty = np.asarray(ty_arcsec, float)
     return -tx * math.cos(p) + ty * math.sin(p), tx * math.sin(p) + ty * math.cos(p)
+
+
+def casa_shift(ra: float, dec: float, lon: float, lat: float) -> tuple[float, float]:
+    """A direction moved by CASA's ephemeris-field offset (lon, lat), radians.
+
+    casacore's ``MVDirection::shift(lon, lat, trueAngle=True)``: go ``lat`` north
+    along the meridian, then ``lon`` along the great circle perpendicular to it.
+    """
+    d = dec + lat
+    p = np.array([math.cos(d) * math.cos(ra), math.cos(d) * math.sin(ra), math.sin(d)])
+    east = np.array([-math.sin(ra), math.cos(ra), 0.0])
+    v = math.cos(lon) * p + math.sin(lon) * east
+    return math.atan2(v[1], v[0]) % (2 * math.pi), math.asin(max(-1.0, min(1.0, float(v[2]))))

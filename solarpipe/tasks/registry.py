@@ -19,6 +19,7 @@ TASKS: dict[str, str] = {
     "hsol_bandpass": "solarpipe.tasks.bandpass:Bandpass",
     "hsol_gaincal": "solarpipe.tasks.gaincal:Gaincal",
     "hsol_applycal": "solarpipe.tasks.applycal:Applycal",
+    "hsol_imaging": "solarpipe.tasks.imaging:Imaging",
 }
 
 

@@ -414,3 +414,52 @@ def calibrated_plots(run: "ObservingRun", outdir: Path, max_rows: int = 200000) 
         plt.close(fig)
         out.append((path, "Calibrated calibrator amplitude vs time."))
     return out
+
+
+def image_thumbnails(img: dict, outdir: Path) -> list[tuple[Path, str]]:
+    """Image (K for the Sun, Jy/beam for calibrators) with beam and colour bar, the residual,
+    and the primary beam."""
+    import numpy as np
+    from matplotlib.patches import Ellipse
+
+    from ..fitsio import casa_image_plane
+    from ..heuristics.imaging import jy_per_beam_to_kelvin
+
+    plt = _pyplot()
+    out = []
+    base = img["imagename"]
+    for suffix, label in ((".image.pbcor", "image"), (".residual", "residual"), (".pb", "primary beam")):
+        try:
+            plane = casa_image_plane(base + suffix)
+        except Exception:  # noqa: BLE001 - a missing product is shown as missing
+            continue
+        data = plane["data"].T
+        cell = abs(plane["cdelt_arcsec"][0])
+        unit = "Jy/beam"
+        if img["kind"] == "sun" and suffix != ".pb":
+            data = data * jy_per_beam_to_kelvin(img["freq_hz"], img["beam_arcsec"][0], img["beam_arcsec"][1])
+            unit = "K (RJ)"
+        if suffix == ".pb":
+            unit = "response"
+        n = data.shape[0]
+        ext = [n / 2 * cell, -n / 2 * cell, -n / 2 * cell, n / 2 * cell]
+        fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=90)
+        finite = data[np.isfinite(data)]
+        vmin, vmax = (np.percentile(finite, [0.5, 99.5]) if finite.size else (0, 1))
+        im = ax.imshow(data, origin="lower", extent=ext, cmap="inferno" if suffix != ".residual" else "RdBu_r",
+                       vmin=vmin, vmax=vmax)
+        fig.colorbar(im, ax=ax, label=unit)
+        if suffix != ".pb":
+            bmaj, bmin, bpa = img["beam_arcsec"]
+            ax.add_patch(Ellipse((ext[0] * 0.85, ext[2] * 0.85), bmin, bmaj, angle=-bpa, fill=False, color="cyan"))
+        ax.set_xlabel("RA offset (arcsec)")
+        ax.set_ylabel("Dec offset (arcsec)")
+        ax.set_title(f"{img.get('field', 'Sun')}: {label}", fontsize=9)
+        fig.tight_layout()
+        path = outdir / f"{img['name']}{suffix.replace('.', '_')}.png"
+        fig.savefig(path)
+        plt.close(fig)
+        caption = f"{img['name']}: {label}" + (f" (beam {img['beam_arcsec'][0]:.2f}\" x {img['beam_arcsec'][1]:.2f}\")"
+                                               if suffix != ".pb" else "")
+        out.append((path, caption))
+    return out

@@ -1,0 +1,127 @@
+"""Ephemeris fields of an MS: read them, and re-centre them for imaging.
+
+ALMA solar fields carry an ephemeris (FIELD/EPHEMn_*.tab, FIELD EPHEMERIS_ID)
+and, in PHASE_DIR, offsets from it. Whether the ephemeris is the Sun centre
+(offsets of hundreds of arcsec) or the pointing centre (offsets ~0) varies;
+tclean's phasecenter='TRACKFIELD' centres the image on the ephemeris
+position. So the imaging copy of the Sun data gets an ephemeris moved to the
+pointing (or mosaic) centre, with the field offsets made relative to it: the
+image then tracks the Sun and is centred on the observed region, whatever the
+convention. Never applied to the raw data or the calibrated working MS.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .heuristics.solar_coords import casa_shift
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class EphemerisField:
+    field_id: int
+    name: str
+    table: Path
+    offset_rad: tuple[float, float]  # (lon, lat) offset of the field from the ephemeris
+
+
+def ephemeris_fields(vis: str | Path) -> list[EphemerisField]:
+    """The ephemeris fields of an MS with their table and offset."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{vis}/FIELD")
+    try:
+        if "EPHEMERIS_ID" not in tb.colnames():
+            return []
+        eph = tb.getcol("EPHEMERIS_ID")
+        names = tb.getcol("NAME")
+        phase = tb.getcol("PHASE_DIR")  # (2, npoly, nfield)
+    finally:
+        tb.close()
+    out = []
+    for i, e in enumerate(eph):
+        if e < 0:
+            continue
+        tabs = sorted(Path(vis, "FIELD").glob(f"EPHEM{e}_*.tab"))
+        if tabs:
+            out.append(EphemerisField(i, str(names[i]), tabs[0], (float(phase[0, 0, i]), float(phase[1, 0, i]))))
+    return out
+
+
+def read_ephemeris(path: str | Path) -> dict[str, np.ndarray]:
+    """MJD (days), RA and DEC (degrees) of a CASA ephemeris table."""
+    from casatools import table
+
+    tb = table()
+    tb.open(str(path))
+    try:
+        return {c: tb.getcol(c) for c in ("MJD", "RA", "DEC")}
+    finally:
+        tb.close()
+
+
+def position_at(path: str | Path, mjd_s: float) -> tuple[float, float]:
+    """Ephemeris position (radians) interpolated at a time (MJD seconds)."""
+    e = read_ephemeris(path)
+    mjd = mjd_s / 86400.0
+    ra = np.interp(mjd, e["MJD"], np.unwrap(np.radians(e["RA"])))
+    dec = np.interp(mjd, e["MJD"], np.radians(e["DEC"]))
+    return float(ra % (2 * np.pi)), float(dec)
+
+
+def recentre_ephemeris(vis: str | Path, centre_offset: tuple[float, float]) -> Path | None:
+    """Move the ephemeris of every ephemeris field of ``vis`` by ``centre_offset``
+    (lon, lat radians) and make the fields' offsets relative to it.
+
+    Writes FIELD/EPHEM<k>_centred.tab (a copy of the first table with shifted RA/DEC)
+    and points the fields to it. Returns the new table (None: no ephemeris field).
+    """
+    from casatools import table
+
+    fields = ephemeris_fields(vis)
+    if not fields:
+        return None
+    src = fields[0].table
+    tb = table()
+    tb.open(f"{vis}/FIELD")
+    try:
+        new_id = int(max(tb.getcol("EPHEMERIS_ID"))) + 1
+    finally:
+        tb.close()
+    dst = Path(vis, "FIELD", f"EPHEM{new_id}_centred.tab")
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(src, dst)
+    tb.open(str(dst), nomodify=False)
+    try:
+        ra = np.radians(tb.getcol("RA"))
+        dec = np.radians(tb.getcol("DEC"))
+        moved = [casa_shift(r, d, centre_offset[0], centre_offset[1]) for r, d in zip(ra, dec)]
+        tb.putcol("RA", np.degrees([m[0] for m in moved]))
+        tb.putcol("DEC", np.degrees([m[1] for m in moved]))
+    finally:
+        tb.close()
+    tb.open(f"{vis}/FIELD", nomodify=False)
+    try:
+        eph = tb.getcol("EPHEMERIS_ID")
+        for col in ("PHASE_DIR", "DELAY_DIR", "REFERENCE_DIR"):
+            d = tb.getcol(col)
+            for f in fields:
+                d[0, 0, f.field_id] = f.offset_rad[0] - centre_offset[0]
+                d[1, 0, f.field_id] = f.offset_rad[1] - centre_offset[1]
+            tb.putcol(col, d)
+        for f in fields:
+            eph[f.field_id] = new_id
+        tb.putcol("EPHEMERIS_ID", eph)
+    finally:
+        tb.close()
+    LOG.info("ephemeris of %s re-centred by (%.1f, %.1f) arcsec", vis,
+             *(np.degrees(np.array(centre_offset)) * 3600))
+    return dst

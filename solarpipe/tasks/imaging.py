@@ -1,0 +1,308 @@
+"""hsol_imaging: time-integrated images of the Sun (and the calibrators), in kelvin,
+with helioprojective coordinates.
+
+The Sun fields' calibrated on-source data are split into an imaging MS whose
+ephemeris is moved to the pointing / mosaic centre, so tclean's TRACKFIELD
+images in the Sun's frame (no smearing by the Sun's motion) and centres on the
+observed region, whatever FIELD convention the EB uses. Every imaging
+parameter comes from solarpipe.heuristics.imaging and is recorded. Products:
+CASA images, the primary-beam-corrected image, FITS in Jy/beam (RA/Dec) and in
+kelvin with a helioprojective WCS.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BadInputError
+from ..heuristics import imaging as himg
+from ..qa import QAScore
+from ..task import Plot, Results, Task, TaskInputs
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ImagingInputs(TaskInputs):
+    """targets: 'sun', 'calibrators' or 'sun,calibrators'. None values are decided by the
+    heuristics: cell (arcsec), imsize (pixels), scales (pixels), niter."""
+
+    targets: str = "sun,calibrators"
+    cell: float | None = None
+    imsize: int | None = None
+    scales: list[int] | None = None
+    niter: int | None = None
+    robust: float = 0.5
+    nsigma: float = 3.0
+    pblimit: float = 0.2
+    pbmask: float = 0.3
+
+
+class ImagingResults(Results):
+    images: list[dict[str, Any]] = []
+
+    def merge_with_context(self, context) -> None:
+        names = {i["name"] for i in self.images}
+        context.images = [i for i in context.images if i.get("name") not in names] + list(self.images)
+
+
+@dataclass
+class SunGeometry:
+    """Where the imaged region is: offset of the (mosaic) centre from the Sun centre."""
+
+    centre_offset_rad: tuple[float, float]
+    pointing_offsets_arcsec: np.ndarray  # (nfield, 2) relative to the centre
+    mid_mjd_s: float
+
+
+class Imaging(Task):
+    name = "hsol_imaging"
+    Inputs = ImagingInputs
+    topic = "imaging"
+
+    def prepare(self) -> dict[str, Any]:
+        inp: ImagingInputs = self.inputs  # type: ignore[assignment]
+        run = self.context.observing_run
+        res = self.new_results()
+        wanted = {t.strip() for t in inp.targets.split(",") if t.strip()}
+        if not wanted <= {"sun", "calibrators"}:
+            raise BadInputError(f"hsol_imaging: targets must be 'sun' and/or 'calibrators', not {inp.targets!r}")
+        images = []
+        if "sun" in wanted:
+            images.append(self.image_sun(run, inp, res))
+        if "calibrators" in wanted:
+            images.extend(self.image_calibrators(run, inp, res))
+        return {"results": res, "images": images}
+
+    # -- the Sun -------------------------------------------------------------
+    def sun_imaging_ms(self, run) -> tuple[Path, SunGeometry]:
+        """Split the calibrated on-Sun data and re-centre their ephemeris (see module doc)."""
+        from ..ephemeris import ephemeris_fields, recentre_ephemeris
+
+        wd = Path(self.context.workdir)
+        out = wd / f"{run.name}.s{self.stage}.sun.ms"
+        if out.exists():
+            shutil.rmtree(out)
+        sun = ",".join(str(i) for i in run.sun_field_ids)
+        self.casa.task("split", vis=run.vis, outputvis=str(out), field=sun, intent="OBSERVE_TARGET#ON_SOURCE",
+                       spw=",".join(map(str, run.science_spw_ids)), datacolumn="corrected", keepflags=False,
+                       _note="calibrated on-Sun data for imaging")
+        fields = ephemeris_fields(out)
+        times = [ss for s in run.scans for ss in s.subscans if "OBSERVE_TARGET#ON_SOURCE" in ss.intents]
+        mid = 0.5 * (min(s.start_mjd_s for s in times) + max(s.end_mjd_s for s in times))
+        if fields:
+            offs = np.array([f.offset_rad for f in fields])
+            centre = (float(offs[:, 0].mean()), float(offs[:, 1].mean()))
+            with self.casa.tool("re-centre the Sun ephemeris on the observed region (imaging copy only)"):
+                recentre_ephemeris(out, centre)
+            rel = np.degrees(offs - np.array(centre)) * 3600
+        else:
+            centre, rel = (0.0, 0.0), np.zeros((1, 2))
+        return out, SunGeometry(centre, rel, mid)
+
+    def image_sun(self, run, inp: ImagingInputs, res: Results) -> dict[str, Any]:
+        vis, geo = self.sun_imaging_ms(run)
+        freq = float(np.mean([s.ref_freq_hz for s in run.spws if s.role == "science"]))
+        fmax = float(max(s.ref_freq_hz + s.total_bw_hz / 2 for s in run.spws if s.role == "science"))
+        uv = uv_lengths(vis)
+        beam = himg.synthesized_beam_arcsec(uv, fmax)
+        dish = min(a.diameter_m for a in run.antennas)
+        big_dish = max(a.diameter_m for a in run.antennas)
+        pb = himg.primary_beam_fwhm_arcsec(freq, big_dish)
+        cell = inp.cell or res.decide("cell", himg.cell_arcsec(beam),
+                                      f"predicted beam {beam:.2f}\" (90% uv length at {fmax / 1e9:.1f} GHz) / 5")
+        imsize = inp.imsize or res.decide(
+            "imsize", himg.image_size(cell, pb, geo.pointing_offsets_arcsec),
+            f"{len(geo.pointing_offsets_arcsec)} pointing(s) + 1.5 x PB FWHM {pb:.0f}\" (12m), FFT-friendly")
+        las = himg.largest_angular_scale_arcsec(uv, freq)
+        scales = inp.scales or res.decide("scales", himg.multiscale_scales(beam, cell, min(las, pb)),
+                                          f"point + 1, 3, 9 ... beams up to the largest scale {min(las, pb):.0f}\"")
+        niter = inp.niter or res.decide("niter", 20000, "large: cleaning stops at nsigma x the residual rms")
+        res.decide("gridder", "mosaic", "heterogeneous 12m+7m primary beams (also for one pointing)")
+        res.decide("phasecenter", "TRACKFIELD", "image in the Sun's frame (ephemeris re-centred on the field)")
+        if dish < big_dish:
+            res.decide("primary_beam_7m", himg.primary_beam_fwhm_arcsec(freq, dish), "7m antennas present")
+        name = f"{run.name}.s{self.stage}.sun"
+        imagename = Path(self.context.workdir) / name
+        _remove_images(imagename)
+        summary = self.casa.task(
+            "tclean", vis=str(vis), imagename=str(imagename), field="", phasecenter="TRACKFIELD",
+            specmode="mfs", stokes="I", gridder="mosaic", deconvolver="multiscale", scales=list(scales),
+            imsize=[int(imsize), int(imsize)], cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust,
+            niter=int(niter), nsigma=inp.nsigma, usemask="pb", pbmask=inp.pbmask, pblimit=inp.pblimit,
+            pbcor=True, interactive=False, _note="time-integrated Sun image, multiscale clean")
+        products = Path(self.context.workdir) / "products"
+        products.mkdir(exist_ok=True)
+        fits_jy = products / f"{name}.image.pbcor.fits"
+        self.casa.task("exportfits", imagename=f"{imagename}.image.pbcor", fitsimage=str(fits_jy), overwrite=True,
+                       _note="primary-beam-corrected image, Jy/beam, RA/Dec")
+        from ..fitsio import write_kelvin_fits
+
+        centre_arcsec = tuple(np.degrees(np.array(geo.centre_offset_rad)) * 3600)
+        fits_k = products / f"{name}.image.pbcor.K.hpc.fits"
+        with self.casa.tool("write the kelvin / helioprojective FITS (solarpipe.fitsio)"):
+            write_kelvin_fits(f"{imagename}.image.pbcor", fits_k, centre_arcsec, geo.mid_mjd_s,
+                              extra={"OBJECT": "Sun", "ORIGIN": "solarpipe hsol_imaging"})
+        stats = image_stats(imagename, inp.pblimit)
+        return {"name": name, "kind": "sun", "imagename": str(imagename), "fits": str(fits_jy),
+                "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),
+                "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,
+                "tclean": _tclean_summary(summary), **stats}
+
+    # -- calibrators -------------------------------------------------------------
+    def image_calibrators(self, run, inp: ImagingInputs, res: Results) -> list[dict[str, Any]]:
+        out = []
+        freq = float(np.mean([s.ref_freq_hz for s in run.spws if s.role == "science"]))
+        cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
+        for fid in cal_ids:
+            field = run.fields[fid]
+            uv = uv_lengths(run.vis, field_id=fid)
+            if uv.size == 0:
+                continue
+            beam = himg.synthesized_beam_arcsec(uv, freq)
+            cell = himg.cell_arcsec(beam)
+            imsize = himg.fast_fft_size(int(1.2 * himg.primary_beam_fwhm_arcsec(freq, 12.0) / cell))
+            name = f"{run.name}.s{self.stage}.{field.name}"
+            imagename = Path(self.context.workdir) / name
+            _remove_images(imagename)
+            radius = max(3, int(2 * beam / cell))
+            summary = self.casa.task(
+                "tclean", vis=run.vis, imagename=str(imagename), field=field.name, intent="CALIBRATE_*",
+                spw=",".join(map(str, run.science_spw_ids)), datacolumn="corrected", specmode="mfs",
+                stokes="I", gridder="standard", deconvolver="hogbom", imsize=[imsize, imsize],
+                cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, niter=2000, nsigma=inp.nsigma,
+                mask=f"circle[[{imsize // 2}pix,{imsize // 2}pix],{radius}pix]", pbcor=True,
+                interactive=False, _note=f"calibrator {field.name}: flux and dynamic-range check")
+            stats = image_stats(imagename, inp.pblimit, centre_radius_pix=radius)
+            out.append({"name": name, "kind": "calibrator", "field": field.name, "roles": field.roles,
+                        "imagename": str(imagename), "cell_arcsec": cell, "imsize": imsize,
+                        "tclean": _tclean_summary(summary), **stats})
+        res.decide("calibrator_images", [o["field"] for o in out], "every flux/bandpass/phase calibrator")
+        return out
+
+    # -- analyse / QA ---------------------------------------------------------------
+    def analyse(self, raw: dict[str, Any]) -> Results:
+        from ..weblog import plots
+
+        res = ImagingResults(**vars(raw["results"]))
+        res.images = raw["images"]
+        fc = self.context.flux_calibrator or {}
+        gain_stage = next((s for s in reversed(self.context.stages) if s.task == "hsol_gaincal"), None)
+        derived = gain_stage.results["summary"].get("derived_fluxes", {}) if gain_stage else {}
+        for img in res.images:
+            if img["kind"] == "calibrator":
+                expect = None
+                if img["field"] == fc.get("field"):
+                    expect = fc["flux_jy"] * (img["freq_hz"] / 1e9 / fc["reffreq_ghz"]) ** (fc["spectral_index"] or 0)
+                elif img["field"] in derived:
+                    expect = derived[img["field"]]["fitFluxd"]
+                img["expected_flux_jy"] = expect
+        res.summary["images"] = {i["name"]: {k: v for k, v in i.items() if k not in ("imagename",)}
+                                 for i in res.images}
+        d = self.stage_dir
+        for img in res.images:
+            for path, cap in plots.image_thumbnails(img, d):
+                res.plots.append(Plot(str(Path(path).relative_to(d.parent)), cap, group=img["name"]))
+        return res
+
+    def qa(self, results: Results) -> list[QAScore]:
+        out = []
+        for img in results.images:  # type: ignore[attr-defined]
+            conv = img["tclean"].get("stopcode")
+            out.append(QAScore(1.0 if conv in (2, 8, None) else 0.7,
+                               f"{img['name']}: clean stop code {conv}",
+                               "tclean stop codes: 2 = threshold (nsigma) reached, 8 = nsigma, 1 = niter hit.",
+                               metric_name="stopcode", metric_value=conv, topic="imaging",
+                               applies_to={"image": img["name"]}))
+            if img["kind"] == "calibrator" and img.get("expected_flux_jy"):
+                ratio = img["peak_jy"] / img["expected_flux_jy"]
+                out.append(QAScore(1.0 if abs(ratio - 1) <= 0.03 else (0.7 if abs(ratio - 1) <= 0.1 else 0.3),
+                                   f"{img['field']}: peak {img['peak_jy']:.3f} Jy = {ratio:.3f} x expected",
+                                   "Calibrator peak flux against the catalogue model (amplitude calibrator) or "
+                                   "the fluxscale result.", metric_name="flux_ratio", metric_value=ratio,
+                                   topic="imaging", applies_to={"image": img["name"]}))
+                dr = img["dynamic_range"]
+                out.append(QAScore(1.0 if dr >= 100 else (0.7 if dr >= 20 else 0.4),
+                                   f"{img['field']}: dynamic range {dr:.0f}", "Peak / residual rms.",
+                                   metric_name="dynamic_range", metric_value=dr, topic="imaging",
+                                   applies_to={"image": img["name"]}))
+        return out
+
+
+def uv_lengths(vis: str | Path, field_id: int | None = None, max_rows: int = 200000) -> np.ndarray:
+    """Projected baseline lengths (m) of the cross-correlations (a sample of rows)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(str(vis))
+    try:
+        q = tb.query("ANTENNA1!=ANTENNA2" + (f" && FIELD_ID=={field_id}" if field_id is not None else ""),
+                     columns="UVW")
+        try:
+            n = q.nrows()
+            uvw = q.getcol("UVW", 0, min(n, max_rows)) if n else np.zeros((3, 0))
+        finally:
+            q.close()
+    finally:
+        tb.close()
+    return np.hypot(uvw[0], uvw[1])
+
+
+def image_stats(imagename: Path, pblimit: float, centre_radius_pix: int | None = None) -> dict[str, Any]:
+    """Peak, residual rms (robust), dynamic range, beam, frequency of an image set."""
+    from casatools import image
+
+    ia = image()
+    stats: dict[str, Any] = {}
+    ia.open(f"{imagename}.image.pbcor")
+    try:
+        img = ia.getchunk()[:, :, 0, 0]
+        mask = ia.getchunk(getmask=True)[:, :, 0, 0]
+        beam = ia.restoringbeam()
+        freq = float(ia.coordsys().referencevalue(format="n", type="spectral")["numeric"][0])
+    finally:
+        ia.close()
+    ia.open(f"{imagename}.residual")
+    try:
+        resid = ia.getchunk()[:, :, 0, 0]
+    finally:
+        ia.close()
+    valid = mask.astype(bool)
+    r = resid[valid]
+    rms = float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else float("nan")
+    if centre_radius_pix:
+        c = np.array(img.shape) // 2
+        win = img[c[0] - centre_radius_pix:c[0] + centre_radius_pix + 1, c[1] - centre_radius_pix:c[1] + centre_radius_pix + 1]
+        peak = float(np.max(win))
+    else:
+        peak = float(np.max(img[valid])) if valid.any() else float("nan")
+    stats.update(peak_jy=peak, rms_jy=rms, dynamic_range=peak / rms if rms > 0 else float("inf"),
+                 min_jy=float(np.min(img[valid])) if valid.any() else float("nan"), freq_hz=freq,
+                 beam_arcsec=[float(beam["major"]["value"]), float(beam["minor"]["value"]),
+                              float(beam["positionangle"]["value"])])
+    return stats
+
+
+def _tclean_summary(summary: Any) -> dict[str, Any]:
+    if not isinstance(summary, dict):
+        return {}
+    return {"stopcode": summary.get("stopcode"), "iterdone": summary.get("iterdone"),
+            "nmajordone": summary.get("nmajordone")}
+
+
+IMAGE_SUFFIXES = (".image", ".image.pbcor", ".residual", ".model", ".psf", ".pb", ".sumwt", ".mask",
+                  ".weight")
+
+
+def _remove_images(imagename: Path) -> None:
+    """Remove a previous tclean product set of this name (a re-run starts clean)."""
+    for suffix in IMAGE_SUFFIXES:
+        p = Path(str(imagename) + suffix)
+        if p.exists():
+            shutil.rmtree(p)
