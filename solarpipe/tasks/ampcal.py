@@ -223,16 +223,20 @@ def ampcal_qa(s: dict[str, Any], run: ObservingRun, res: Results):
                       "No SQLD data: a constant Tant was added to Tsys for every on-Sun sub-scan; "
                       "the Sun amplitude scale is uncertain by tens of percent.", topic=topic)
     elif on:
-        tant = np.array([r["tant"] for r in on], float)
-        neg = float(np.mean(~(tant > 0)))
+        tant = np.array([r["tant"] for r in on if not r["invalid"]], float)
+        neg = float(np.mean(~(tant > 0))) if tant.size else 1.0
         yield QAScore(1.0 if neg == 0 else max(0.0, 0.6 - neg), "Tant > 0" if neg == 0 else "Tant <= 0 found",
                       f"{100 * neg:.1f}% of the on-Sun Tant values are not positive.",
                       metric_name="fraction_tant_not_positive", metric_value=neg, topic=topic)
-        invalid = [r for r in rows if r.get("invalid")]
+        invalid = [r for r in on if r.get("invalid")]
         if invalid:
-            yield QAScore(0.3, "invalid SQLD powers",
-                          f"{len(invalid)} power sets with P_hot <= P_amb or P_off ~ P_zero; Tant set to NaN there.",
-                          metric_name="n_invalid", metric_value=len(invalid), topic=topic)
+            frac = len(invalid) / len(on)
+            ants = sorted({r["antenna"] for r in invalid})
+            yield QAScore(max(0.3, 1.0 - 2.0 * frac), f"invalid SQLD powers: {', '.join(ants)}",
+                          f"{len(invalid)} of {len(on)} power sets ({100 * frac:.1f}%) have P_hot <= P_amb or "
+                          f"P_off ~ P_zero (a dead detector or antenna); no Tant there, those data are flagged "
+                          f"by the Tsys+Tant table.", metric_name="fraction_invalid", metric_value=frac,
+                          topic=topic)
         if any(r["p_zero_source"] == "none" for r in rows):
             yield QAScore(0.6, "no detector zero level",
                           "No zero-level SQLD data found: P_zero = 0 assumed.", topic=topic)
