@@ -24,7 +24,7 @@ import numpy as np
 
 from . import ephemeris as eph
 from .array import select_antennas
-from .catalogue import build_catalogue, write_catalogue
+from .catalogue import build_catalogue, latest_band3_ratio, write_catalogue
 from .config import C_LIGHT, SimConfig, build_spw_layout, spws_by_role
 from .images import write_sky_model, write_tp_map
 from .instrument import POL_NAMES, Instrument, rng_for
@@ -531,7 +531,10 @@ def build_truth(cfg, ms, spws, antennas, plan, inst: Instrument, tpl: Template, 
         "bad_data": bad, "dead_antennas": [names[d] for d in inst.dead_antennas], "shadowing": shadow_truth,
         "sky_model": sky_truth, "tp_map": tp_info,
         "catalogue": {"path": cat_path, "nominal_flux_calibrator": cfg.calibrators[nominal_flux_role].name,
-                      "flux_cal_catalogue_age_days": cfg.flux_cal_catalogue_age_days, "rows": cat_rows},
+                      "flux_cal_catalogue_age_days": cfg.flux_cal_catalogue_age_days,
+                      "latest_vs_truth": latest_band3_ratio(cat_rows, {f.role: cfg.calibrators[f.role]
+                                                                       for f in plan.fields if not f.is_sun}),
+                      "rows": cat_rows},
         "features": [f.to_truth(p_angle) for f in model.features], "light_curve": lc_truth,
         "primary_beam": pb, "noise": cfg.noise, "noise_sigma": noise_sigma,
         "noise_sigma_note": "per real/imag part, correlation units, = SIGMA column",

@@ -14,7 +14,7 @@ Per antenna i, polarisation p (0 = XX, 1 = YY), science SPW / baseband s:
   curvature; normalised to mean amplitude 1 and mean phase 0 over the SPW; the
   CH_AVG twin uses ``mean_c b_ips(c)``;
 * Tsys per ATM scan ``Tsys = (Trx + Tsky) exp(tau/sin el)``, Trx of de-tuned mixers
-  (hundreds of K; one antenna strongly de-tuned, ~600-1400 K), Tsky from a
+  (hundreds of K; one antenna strongly de-tuned, ~800-1700 K), Tsky from a
   single-layer atmosphere at the field elevation with ozone lines;
 * Tant per on-Sun sub-scan: ``eta_ant * f_pol * f_bb * drift(sub-scan) * <T_B>_beam``,
   the power-beam-weighted Sun brightness at the pointing (so mosaic pointings
@@ -184,9 +184,9 @@ class Instrument:
         self.atm_scans = [sc.number for sc in self.plan.scans if sc.kind == "atm"]
         natm = len(self.atm_scans)
         r = rng_for(cfg.seed, "tsys")
-        trx0 = r.uniform(330.0, 700.0, (nant, 2, nbb)) * (1.15 if cfg.band == 6 else 1.0)
+        trx0 = r.uniform(350.0, 750.0, (nant, 2, nbb)) * (1.25 if cfg.band == 6 else 1.0)
         self.detuned_antenna = int(r.integers(0, nant))
-        trx0[self.detuned_antenna] *= 1.8
+        trx0[self.detuned_antenna] *= 2.2
         trx_shape = 1.0 + r.normal(0, 0.04, (nant, 2, nbb))[..., None] * x + r.normal(0, 0.03, (nant, 2, nbb))[..., None] * x ** 2
         trx_drift = 1.0 + 0.005 * r.standard_normal((natm, nant))
         freqs = np.array([np.asarray(s.chan_freqs_hz) for s in sci])  # (nbb, nchan)
