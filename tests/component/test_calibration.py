@@ -76,18 +76,25 @@ def test_phase_calibrator_flux_within_2_percent(calibrated):
         assert flux == pytest.approx(true, rel=0.02)
 
 
-def test_sun_amplitudes_match_truth(calibrated):
-    """Per baseline, the scale between calibrated and true Sun visibilities
-    |sum C V*| / sum |V|^2 (noise averages out, a residual phase does not matter);
-    averaged over the baselines where the Sun is detected (SNR > 20)."""
+def sun_scales(ms: str, eb, snr_min: float = 20.0) -> dict[int, float]:
+    """Per SPW: the mean over baselines (where the Sun is detected, SNR > snr_min) of
+    |sum C V*| / sum |V|^2 between calibrated C and true V Sun visibilities (noise
+    averages out; a residual phase does not matter)."""
+    from casatools import table
+
     from solarpipe.simulate import truth_model_visibilities
 
-    eb, ctx, _ = calibrated
     truth = eb.truth
     sun = [f["id"] for f in truth["fields"] if f["role"] == "sun"]
+    out = {}
+    tb = table()
     for spw in [s["id"] for s in truth["spws"] if s["role"] == "science"]:
         rows, V = truth_model_visibilities(str(eb.ms), truth, spw)
-        d = corrected(ctx, spw, rows)
+        tb.open(ms)
+        q = tb.selectrows(rows)
+        d = {c: q.getcol(c) for c in ("CORRECTED_DATA", "FLAG", "FIELD_ID", "ANTENNA1", "ANTENNA2")}
+        q.close()
+        tb.close()
         a1, a2 = d["ANTENNA1"], d["ANTENNA2"]
         on = np.isin(d["FIELD_ID"], sun) & (np.abs(V[0]).mean(axis=0) > 0)
         scales = []
@@ -100,13 +107,52 @@ def test_sun_amplitudes_match_truth(calibrated):
             cross = np.sum(c * np.conj(v))
             scale = abs(cross) / np.sum(np.abs(v) ** 2)
             resid = c - scale * v * cross / abs(cross)
-            snr = np.sqrt(np.sum(np.abs(v) ** 2) / (np.mean(np.abs(resid) ** 2)))
-            if snr > 20:
+            if np.sqrt(np.sum(np.abs(v) ** 2) / np.mean(np.abs(resid) ** 2)) * min(scale, 1) > snr_min:
                 scales.append(scale)
-        mean_scale = float(np.mean(scales))
-        print(f"SPW {spw}: calibrated/true Sun amplitude, mean over {len(scales)} baselines: {mean_scale:.4f}")
-        assert len(scales) >= 10
-        assert mean_scale == pytest.approx(1.0, abs=0.03)
+        assert len(scales) >= 10, (spw, len(scales))
+        out[spw] = float(np.mean(scales))
+    return out
+
+
+def test_sun_amplitudes_match_truth(calibrated):
+    eb, ctx, _ = calibrated
+    for spw, scale in sun_scales(ctx.observing_run.vis, eb).items():
+        print(f"SPW {spw}: calibrated/true Sun amplitude, mean over baselines: {scale:.4f}")
+        assert scale == pytest.approx(1.0, abs=0.02)  # issue 6 asks 3%, issue 5 2%
+
+
+def test_tsys_alone_would_be_off_by_the_tant_factor(calibrated, tmp_path):
+    """The same calibration with the plain Tsys table on the Sun: off by ~Tsys/(Tsys+Tant)."""
+    import shutil
+
+    from casatasks import applycal
+
+    from solarpipe.simulate import truth_arrays
+
+    eb, ctx, _ = calibrated
+    run = ctx.observing_run
+    copy = tmp_path / Path(run.vis).name
+    shutil.copytree(run.vis, copy)
+    args = ctx.cal_args("sun", for_applycal=True)
+    tsys = next(c.gaintable for c in ctx.callibrary if c.caltype == "tsys")
+    i = next(k for k, t in enumerate(args["gaintable"]) if t.endswith(".tsystant"))
+    args["gaintable"][i] = str(Path(ctx.workdir) / tsys)
+    args["gainfield"][i] = "nearest"
+    args["gaintable"] = [str(Path(ctx.workdir) / t) if not Path(t).is_absolute() else t for t in args["gaintable"]]
+    applycal(vis=str(copy), field=",".join(map(str, run.sun_field_ids)), spw=",".join(map(str, run.science_spw_ids)),
+             applymode="calonly", flagbackup=False, **args)
+    with_tant = sun_scales(run.vis, eb)
+    alone = sun_scales(str(copy), eb, snr_min=2.0)
+    arr = truth_arrays(eb.truth)
+    tsys_med = float(np.median(arr["tsys"]))
+    tant_med = float(np.nanmedian(arr["tant"][arr["tant"] > 0]))
+    expected = tsys_med / (tsys_med + tant_med)
+    for spw in with_tant:
+        print(f"SPW {spw}: Sun amplitude scale with Tsys+Tant {with_tant[spw]:.4f}, with Tsys alone "
+              f"{alone[spw]:.4f} (expected ~Tsys/(Tsys+Tant) = {expected:.3f})")
+        assert with_tant[spw] == pytest.approx(1.0, abs=0.02)
+        assert alone[spw] == pytest.approx(expected, rel=0.25)
+        assert alone[spw] < 0.5
 
 
 def test_recovered_gain_phases_follow_the_injected_ones(calibrated):
