@@ -753,3 +753,55 @@ def test_presets():
     assert SimConfig.preset("tiny", nchan=16).nchan == 16
     with pytest.raises(TypeError):
         SimConfig.preset("tiny", not_a_knob=1)
+
+
+def test_compact_source_images_at_truth_offset(sim_eb_factory, tmp_path_factory):
+    """End-to-end conventions (UVW sign, east/north, P angle, ephemeris tracking): a compact source
+    of a user sky, calibrated with the truth and imaged by tclean, peaks at its truth offset."""
+    from astropy.io import fits
+    from casatasks import tclean
+
+    from solarpipe.simulate.ephemeris import hp_to_sky
+
+    path = tmp_path_factory.mktemp("pointsky") / "point.fits"
+    n, pix = 401, 2.0
+    y, x = np.mgrid[:n, :n]
+    img = 20000.0 * np.exp(-0.5 * ((x - 220) ** 2 + (y - 210) ** 2) / 1.3 ** 2)  # HP offset (+40, +20) arcsec
+    h = fits.Header()
+    h.update(CTYPE1="HPLN-TAN", CTYPE2="HPLT-TAN", CUNIT1="arcsec", CUNIT2="arcsec", CDELT1=pix, CDELT2=pix,
+             CRPIX1=201, CRPIX2=201, CRVAL1=-250.0, CRVAL2=150.0, BUNIT="K")
+    fits.writeto(path, img.astype(np.float32), h)
+    eb = sim_eb_factory(sky=str(path), noise=False, bad_data=False, sun_field_convention="pointing_centre",
+                        n_ant_12m=20, n_ant_7m=0)
+    truth = eb.truth
+    work = tmp_path_factory.mktemp("pointimg")
+    vis = str(work / "cal.ms")
+    shutil.copytree(eb.ms, vis)
+    tb = casatools.table()
+    tb.open(vis, nomodify=False)
+    try:
+        desc = tb.getcoldesc("DATA")
+        tb.addcols({"CORRECTED_DATA": desc})
+        for spw in _spw_ids(truth, "science"):
+            rows, F = truth_corruption(vis, truth, spw)
+            q = tb.selectrows(rows)
+            D = q.getcol("DATA")
+            cross = (q.getcol("ANTENNA1") != q.getcol("ANTENNA2"))[None, None, :]
+            q.putcol("CORRECTED_DATA", np.where(cross, D / np.where(F == 0, 1, F), 0).astype(np.complex64))
+            q.close()
+    finally:
+        tb.close()
+    sun = next(f for f in truth["fields"] if f["role"] == "sun")
+    tclean(vis=vis, imagename=str(work / "dirty"), field=sun["name"], intent="OBSERVE_TARGET#ON_SOURCE",
+           datacolumn="corrected", imsize=256, cell="0.5arcsec", gridder="standard", niter=0, specmode="mfs",
+           phasecenter="TRACKFIELD")
+    ia = casatools.image()
+    ia.open(str(work / "dirty.image"))
+    try:
+        dirty = ia.getchunk().squeeze()
+    finally:
+        ia.close()
+    xi, eta = hp_to_sky(40.0, 20.0, truth["sun"]["p_angle_deg"])  # offset from the pointing centre
+    want = (128 - xi / 0.5, 128 + eta / 0.5)  # RA increases to the left
+    got = np.unravel_index(np.argmax(dirty), dirty.shape)
+    assert math.hypot(got[0] - want[0], got[1] - want[1]) * 0.5 < 1.5, (got, want)
