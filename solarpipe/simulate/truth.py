@@ -66,19 +66,25 @@ def load_truth(path: str) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=8)
-def _load_npz(path: str) -> dict[str, np.ndarray]:
+def _load_npz_cached(path: str, mtime_ns: int) -> dict[str, np.ndarray]:
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
 
+def _load_npz(path: str) -> dict[str, np.ndarray]:
+    """Arrays of an npz file, cached per (path, modification time)."""
+    return _load_npz_cached(path, Path(path).stat().st_mtime_ns)
+
+
 def truth_arrays(truth: dict[str, Any]) -> dict[str, np.ndarray]:
-    """The arrays of the truth (cached per file)."""
+    """The arrays of the truth (cached per file and modification time)."""
     return _load_npz(truth["arrays"]["file"])
 
 
 # ---------------------------------------------------------------- model objects from the truth
 @lru_cache(maxsize=4)
-def _predictor(npz_path: str, grid_json: str, centres_json: str, nodes: int, pad: int, extent_json: str):
+def _predictor(npz_path: str, mtime_ns: int, grid_json: str, centres_json: str, nodes: int, pad: int,
+               extent_json: str):
     from .predict import SkyPredictor
     from .sky import SkyGrid
 
@@ -95,7 +101,8 @@ def predictor_from_truth(truth: dict[str, Any]):
     """The :class:`.predict.SkyPredictor` of the EB (same grid, beams and numerics)."""
     sm = truth["sky_model"]
     centres = {str(f["id"]): f["offset_arcsec"] for f in truth["fields"] if f["role"] == "sun"}
-    return _predictor(truth["arrays"]["file"], json.dumps(sm["grid"]), json.dumps(centres),
+    npz = truth["arrays"]["file"]
+    return _predictor(npz, Path(npz).stat().st_mtime_ns, json.dumps(sm["grid"]), json.dumps(centres),
                       int(truth["primary_beam"]["freq_nodes"]), int(truth["primary_beam"]["fft_pad"]),
                       json.dumps(truth["primary_beam"].get("uv_extent_lambda", {})))
 
