@@ -136,6 +136,7 @@ def expected_channel_snr(run, field_id: int, context, per_integration: bool = Fa
                 return 0.0
             data = q.getcol("DATA")[0]  # (nchan, nrow)
             flag = q.getcol("FLAG")[0]
+            a1, a2 = q.getcol("ANTENNA1"), q.getcol("ANTENNA2")
         finally:
             q.close()
     finally:
@@ -144,10 +145,16 @@ def expected_channel_snr(run, field_id: int, context, per_integration: bool = Fa
     sigma = float(np.nanmedian(baseline_noise(vis)))
     if not sigma > 0:
         return float("inf")
-    if per_integration:
-        good = np.isfinite(vis).any(axis=0)
-        amp = float(np.nanmedian(np.abs(np.nanmean(vis[:, good], axis=1))))
-        return amp / (sigma / np.sqrt(good.sum())) * np.sqrt(max(len(run.antennas) - 1, 1))
-    amp = float(np.nanmedian(np.abs(np.nanmean(vis, axis=0))))
-    rows_per_ant = vis.shape[0] * 2 / max(len(run.antennas), 1)
-    return amp / sigma * np.sqrt(rows_per_ant)
+    nant = max(len(run.antennas), 2)
+    bl = a1 * nant + a2
+    # per baseline first: different baselines have different (uncalibrated) phases
+    per_bl = []
+    for b in np.unique(bl):
+        v = vis[bl == b]
+        if per_integration:
+            good = np.isfinite(v).any(axis=0)
+            per_bl.append(np.nanmedian(np.abs(np.nanmean(v[:, good], axis=1))) * np.sqrt(good.sum()))
+        else:
+            per_bl.append(np.nanmedian(np.abs(np.nanmean(v, axis=0))) * np.sqrt(np.isfinite(v).any(axis=1).sum()))
+    amp = float(np.nanmedian(per_bl))
+    return amp / sigma * np.sqrt(nant - 1)

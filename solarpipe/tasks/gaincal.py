@@ -1,10 +1,16 @@
 """hsol_gaincal: phase and amplitude gains on the calibrators, flux scale transfer.
 
-setjy puts the chosen amplitude calibrator's catalogue flux model (flux at the
-reference frequency and spectral index, from hsol_fluxcalselect) in the model;
-phase solutions per integration (to calibrate the calibrators) and per scan
-(to transfer to the Sun), amplitude per scan, then fluxscale transfers the
-flux scale to the other calibrators.
+1. setjy: the chosen amplitude calibrator's catalogue model (flux at the
+   reference frequency and spectral index, from hsol_fluxcalselect);
+2. phases on the calibrators (per integration, or per scan when weak) and per
+   scan on the phase calibrator (transferred to the Sun);
+3. flux transfer: amplitudes with all scans of a calibrator combined (highest
+   SNR: with per-scan solutions of a weak phase calibrator, the noise in the
+   gain ratios biases fluxscale up by several percent), fluxscale, and setjy of
+   every transfer calibrator with its derived flux and spectral index;
+4. amplitudes per scan against those models: the time-variable gains applied to
+   the calibrators and, from the phase calibrator, to the Sun.
+This is the order of the ALMA pipeline's gfluxscale -> setmodels -> timegaincal.
 """
 from __future__ import annotations
 
@@ -65,7 +71,7 @@ class Gaincal(Task):
         spw = ",".join(map(str, run.science_spw_ids))
         wd = Path(self.context.workdir)
         tabs = {k: wd / f"{run.name}.s{self.stage}.{k}" for k in
-                ("phase_int.g", "phase_scan.g", "amp_scan.g", "flux.g")}
+                ("phase_int.g", "phase_scan.g", "amp_fs.g", "flux.g", "amp_scan.g")}
         for t in tabs.values():
             if t.exists():
                 shutil.rmtree(t)
@@ -96,25 +102,43 @@ class Gaincal(Task):
         with_phase = {"gaintable": pre["gaintable"] + [str(tabs["phase_int.g"])],
                       "gainfield": pre["gainfield"] + [""], "interp": pre["interp"] + ["linear"],
                       "spwmap": pre["spwmap"] + [[]]}
+        transfer = [n for n in cal_names if n != fc["field"]]
+        fluxes = None
+        if transfer:
+            # fluxscale needs the transfer calibrators at a 1 Jy point model; a re-run of this
+            # stage would otherwise solve against the model the previous run set
+            self.casa.task("setjy", vis=run.vis, field=",".join(transfer), spw=spw, standard="manual",
+                           fluxdensity=[1.0, 0.0, 0.0, 0.0], usescratch=True,
+                           _note="1 Jy models for the flux-transfer calibrators")
+            self.casa.task("gaincal", caltable=str(tabs["amp_fs.g"]), field=",".join(cal_names),
+                           solint="inf", combine="scan", calmode="a", **common, **with_phase,
+                           _note="amplitudes with all scans combined, for the flux transfer only")
+            fluxes = self.casa.task("fluxscale", vis=run.vis, caltable=str(tabs["amp_fs.g"]),
+                                    fluxtable=str(tabs["flux.g"]), reference=[fc["field"]],
+                                    transfer=transfer, incremental=False,
+                                    _note="transfer the flux scale to the other calibrators")
+            for name in transfer:
+                fit = _fitted_flux(fluxes, name)
+                if fit is None:
+                    continue
+                self.casa.task("setjy", vis=run.vis, field=name, spw=spw, standard="manual",
+                               fluxdensity=[fit[0], 0.0, 0.0, 0.0], spix=fit[2],
+                               reffreq=f"{fit[1] / 1e9:.6f}GHz", usescratch=True,
+                               _note=f"{name}: flux model derived by fluxscale")
         self.casa.task("gaincal", caltable=str(tabs["amp_scan.g"]), field=",".join(cal_names),
                        solint="inf", calmode="ap", **common, **with_phase,
-                       _note="amplitude (and residual phase) per scan on the calibrators")
-        transfer = [n for n in cal_names if n != fc["field"]]
-        fluxes = self.casa.task("fluxscale", vis=run.vis, caltable=str(tabs["amp_scan.g"]),
-                                fluxtable=str(tabs["flux.g"]), reference=[fc["field"]],
-                                transfer=transfer, incremental=False,
-                                _note="transfer the flux scale to the other calibrators")
+                       _note="amplitude (and residual phase) per scan against the calibrators' models")
         res.decide("refant", refant, "from hsol_refant")
         res.decide("amplitude_calibrator", fc["field"], fc["reason"], by="heuristic")
         phase_field = ",".join(phase_names)
         cals = [
             CalApplication(str(tabs["phase_int.g"]), "gain_phase_int", self.stage, target="calibrators",
                            gainfield="nearest", interp="linear"),
-            CalApplication(str(tabs["flux.g"]), "fluxscale", self.stage, target="calibrators",
+            CalApplication(str(tabs["amp_scan.g"]), "gain_amp_scan", self.stage, target="calibrators",
                            gainfield="nearest", interp="linear"),
             CalApplication(str(tabs["phase_scan.g"]), "gain_phase_scan", self.stage, target="sun",
                            gainfield=phase_field, interp="linear"),
-            CalApplication(str(tabs["flux.g"]), "fluxscale", self.stage, target="sun",
+            CalApplication(str(tabs["amp_scan.g"]), "gain_amp_scan", self.stage, target="sun",
                            gainfield=phase_field, interp="linear"),
         ]
         return {"results": res, "tabs": tabs, "fluxes": fluxes, "cals": cals, "transfer": transfer}
@@ -138,7 +162,8 @@ class Gaincal(Task):
                                              "spidx": [float(x) for x in np.atleast_1d(val.get("spidx", []))]}
         res.summary["derived_fluxes"] = derived
         res.summary["tables"] = {k: Path(v).name for k, v in raw["tabs"].items()}
-        res.summary["solutions"] = {k: solution_stats(v) for k, v in raw["tabs"].items() if k != "flux.g"}
+        res.summary["solutions"] = {k: solution_stats(v) for k, v in raw["tabs"].items()
+                                    if k not in ("flux.g", "amp_fs.g") and Path(v).exists()}
         d = self.stage_dir
         for path, cap in plots.gain_plots(raw["tabs"], run, d):
             res.plots.append(Plot(str(Path(path).relative_to(d.parent)), cap))
@@ -157,3 +182,16 @@ class Gaincal(Task):
                               f"fluxscale derived {len(results.summary['derived_fluxes'])} flux(es)",
                               "Flux densities of the transfer calibrators derived by fluxscale.",
                               topic="calibration")]
+
+
+def _fitted_flux(fluxes: dict | None, field: str) -> tuple[float, float, list[float]] | None:
+    """(flux at the fit reference frequency, that frequency in Hz, [spectral index]) from
+    a fluxscale result, or None when the fit failed."""
+    for val in (fluxes or {}).values():
+        if isinstance(val, dict) and val.get("fieldName") == field:
+            flux = float(val.get("fitFluxd", 0.0))
+            ref = float(val.get("fitRefFreq", 0.0))
+            spidx = [float(x) for x in np.atleast_1d(val.get("spidx", [0.0, 0.0]))]
+            if flux > 0 and ref > 0:
+                return flux, ref, spidx[1:2] or [0.0]
+    return None

@@ -333,7 +333,7 @@ def gain_plots(tables: dict, run: "ObservingRun", outdir: Path) -> list[tuple[Pa
 
     plt = _pyplot()
     out = []
-    for key, kind in (("phase_int.g", "phase"), ("flux.g", "amp")):
+    for key, kind in (("phase_int.g", "phase"), ("amp_scan.g", "amp")):
         path_t = tables.get(key)
         if path_t is None or not Path(path_t).exists():
             continue
