@@ -85,6 +85,16 @@ class Results:
         }
 
 
+class CalResults(Results):
+    """Results of a calibration task: the tables it adds to the cal library, in order."""
+
+    cal_applications: list = []  # list[CalApplication], set per instance
+
+    def merge_with_context(self, context: "Context") -> None:
+        for cal in self.cal_applications:
+            context.add_cal(cal)
+
+
 @dataclass
 class TaskInputs:
     """Base of every task's Inputs. ``vis`` None means: the context's MS."""

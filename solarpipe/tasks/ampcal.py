@@ -34,7 +34,7 @@ from ..heuristics import tant as htant
 from ..msutil import casa_timerange, ddid_of_spw
 from ..observing import ObservingRun, Scan
 from ..qa import QAScore
-from ..task import Plot, Results, Task, TaskInputs
+from ..task import CalResults, Plot, Results, Task, TaskInputs
 
 LOG = logging.getLogger(__name__)
 
@@ -58,12 +58,8 @@ class AmpCalInputs(TaskInputs):
     apply: bool = True
 
 
-class AmpCalResults(Results):
-    cal_applications: list[CalApplication] = []
-
-    def merge_with_context(self, context) -> None:
-        for cal in self.cal_applications:
-            context.add_cal(cal)
+class AmpCalResults(CalResults):
+    """The ampcal tables for the cal library."""
 
 
 class AmpCal(Task):

@@ -17,7 +17,7 @@ from ..caltables import solution_stats
 from ..context import CalApplication
 from ..errors import BadInputError
 from ..qa import QAScore, score_fraction
-from ..task import Plot, Results, Task, TaskInputs
+from ..task import CalResults, Plot, Results, Task, TaskInputs
 
 
 @dataclass
@@ -30,12 +30,8 @@ class BandpassInputs(TaskInputs):
     minblperant: int = 4
 
 
-class BandpassResults(Results):
-    cal_applications: list[CalApplication] = []
-
-    def merge_with_context(self, context) -> None:
-        for c in self.cal_applications:
-            context.add_cal(c)
+class BandpassResults(CalResults):
+    """The bandpass tables for the cal library."""
 
 
 def refant_string(context) -> str:

@@ -25,7 +25,7 @@ from ..caltables import solution_stats
 from ..context import CalApplication
 from ..errors import BadInputError
 from ..qa import QAScore, score_fraction
-from ..task import Plot, Results, Task, TaskInputs
+from ..task import CalResults, Plot, Results, Task, TaskInputs
 from .bandpass import refant_string
 
 
@@ -42,12 +42,8 @@ class GaincalInputs(TaskInputs):
     minsnr: float = 3.0
 
 
-class GaincalResults(Results):
-    cal_applications: list[CalApplication] = []
-
-    def merge_with_context(self, context) -> None:
-        for c in self.cal_applications:
-            context.add_cal(c)
+class GaincalResults(CalResults):
+    """The gaincal tables for the cal library."""
 
 
 class Gaincal(Task):
