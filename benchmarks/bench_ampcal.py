@@ -3,9 +3,11 @@
 (a) hsol_ampcal time / one plain casatools pass that reads DATA and writes
     CORRECTED_DATA for the same rows (the I/O floor), on the 'large' EB;
 (b) the legacy pattern (benchmarks/legacy_ampcal.py) / hsol_ampcal, on a mosaic
-    EB with >= 50 pointings and >= 100 on-Sun sub-scans.
+    EB with >= 50 pointings and >= 100 on-Sun sub-scans;
+(c) hsol_ampcal with 1 worker / with 2 workers, on the 'small' EB partitioned by
+    scan into a multi-MS (the application fans out one sub-MS per job).
 
-    python benchmarks/bench_ampcal.py [--part a|b|all] [--large-ms PATH] [--keep DIR]
+    python benchmarks/bench_ampcal.py [--part a|b|c|all] [--large-ms PATH] [--keep DIR]
 
 Prints the EB sizes and the ratios; timings depend on the machine, ratios much less.
 """
@@ -110,9 +112,41 @@ def part_b(keep: Path) -> None:
     print(f"[b] RATIO legacy / hsol_ampcal = {t_leg / t_amp:.1f}  (goal >= 20)")
 
 
+def part_c(keep: Path, nsub: int = 4) -> None:
+    from casatasks import partition
+
+    from solarpipe.simulate import simulate_eb
+
+    eb = simulate_eb(keep / "small_sim", size="small", noise=True, bad_data=False)
+    mms = keep / "small.mms"
+    if mms.exists():
+        shutil.rmtree(mms)
+    partition(vis=str(eb.ms), outputvis=str(mms), createmms=True, separationaxis="scan", numsubms=nsub,
+              flagbackup=False)
+    shutil.copy(eb.catalogue, keep)
+    print(f"[c] small EB {du_mb(Path(eb.ms)):.0f} MB, partitioned by scan into {nsub} sub-MSs")
+    times = {}
+    for workers in (1, 2):
+        from solarpipe.context import Context
+        from solarpipe.runner import new_context, run_stage
+
+        wd = keep / f"small_w{workers}"
+        ctx = new_context(wd)
+        run_stage(ctx, "hsol_importdata", {"vis": str(mms)})
+        t0 = time.perf_counter()
+        rec = run_stage(ctx, "hsol_ampcal", {"workers": workers})
+        times[workers] = time.perf_counter() - t0
+        jobs = rec.results["summary"].get("apply_jobs") or []
+        peak = max((j["peak_rss_mb"] for j in jobs), default=0)
+        print(f"[c] workers={workers}: hsol_ampcal {times[workers]:.1f} s"
+              + (f", {len(jobs)} jobs, peak worker memory {peak} MB" if jobs else ""))
+        shutil.rmtree(wd, ignore_errors=True)
+    print(f"[c] RATIO 1 worker / 2 workers = {times[1] / times[2]:.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=["a", "b", "all"], default="all")
+    ap.add_argument("--part", choices=["a", "b", "c", "all"], default="all")
     ap.add_argument("--large-ms", help="reuse an existing large simulated MS for part (a)")
     ap.add_argument("--keep", help="working directory to keep (default: a temporary one)")
     args = ap.parse_args()
@@ -121,6 +155,8 @@ def main() -> int:
     try:
         if args.part in ("b", "all"):
             part_b(keep)
+        if args.part in ("c", "all"):
+            part_c(keep)
         if args.part in ("a", "all"):
             part_a(args.large_ms, keep)
     finally:

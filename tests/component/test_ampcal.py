@@ -143,3 +143,35 @@ def test_fallbacks_lower_qa(sim_eb_factory, tmp_path):
     qa = {q["shortmsg"]: q["score"] for q in rec.results["qa"]}
     assert qa["constant Tant fallback"] <= 0.66
     assert {r["tant"] for r in rec.results["summary"]["power_table"] if r["on_sun"]} == {7000.0}
+
+
+def test_parallel_application_on_a_multi_ms_equals_serial(sim_eb_factory, tmp_path):
+    """On a multi-MS (partitioned by scan) the application fans out one sub-MS per job;
+    2 workers give exactly the serial result."""
+    from casatasks import partition
+    from casatools import table
+
+    eb = sim_eb_factory(noise=True, bad_data=False)
+    mms = tmp_path / "eb.mms"
+    partition(vis=str(eb.ms), outputvis=str(mms), createmms=True, separationaxis="scan", numsubms=2,
+              flagbackup=False)
+    out = {}
+    for workers in (1, 2):
+        ctx, rec = run_ampcal(type(eb)(**{**vars(eb), "ms": mms}), tmp_path / f"w{workers}", workers=workers)
+        jobs = rec.results["summary"].get("apply_jobs")
+        assert (jobs is None) == (workers == 1)
+        if jobs:
+            assert any(j["applied"] for j in jobs) and len(jobs) == 4
+        tb = table()
+        tb.open(ctx.observing_run.vis)
+        try:
+            from solarpipe.msutil import ddid_of_spw
+
+            dd = ddid_of_spw(ctx.observing_run.vis)[ctx.observing_run.science_spw_ids[0]]
+            q = tb.query(f"DATA_DESC_ID=={dd} && ANTENNA1!=ANTENNA2")
+            out[workers] = q.getcol("CORRECTED_DATA")
+            q.close()
+        finally:
+            tb.close()
+    assert np.array_equal(out[1], out[2])
+    assert np.any(out[1] != 0)
