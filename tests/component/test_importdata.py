@@ -208,3 +208,14 @@ def test_cli_exit_codes(tmp_path):
     assert out.returncode == 0 and "hsol_importdata" in out.stdout and "vis" in out.stdout
     out = cli("run", "hsol_import", "--dry-run")
     assert out.returncode == 0 and "hsol_importdata" in out.stdout
+
+
+def test_mosaic_eb(sim_eb_factory, tmp_path):
+    from solarpipe.runner import new_context, run_stage
+
+    eb = sim_eb_factory(mosaic=7, bad_data=False)
+    run_stage(new_context(tmp_path), "hsol_importdata", {"vis": str(eb.ms)})
+    run = Context.load(tmp_path).observing_run
+    check_against_truth(run, eb.truth)
+    assert run.mosaic and len(run.sun_field_ids) == eb.truth["n_pointings"] == 7
+    assert all(run.fields[i].name.startswith("Sun_") for i in run.sun_field_ids)
