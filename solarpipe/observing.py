@@ -335,19 +335,12 @@ def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) ->
 
 def _has_rows(vis: str, keywords: dict, name: str) -> bool:
     """True if the MS has the subtable ``name`` (as keyword or directory) with rows."""
-    from casatools import table
+    from .msutil import table_nrows
 
     path = Path(vis) / name
     if name not in keywords and not path.exists():
         return False
-    tb = table()
-    try:
-        tb.open(str(path))
-        n = tb.nrows()
-        tb.close()
-        return n > 0
-    except Exception:  # noqa: BLE001
-        return False
+    return table_nrows(path) > 0
 
 
 def _itrf_to_enu(dxyz, centre):

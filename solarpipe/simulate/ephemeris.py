@@ -30,6 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..heuristics.solar_coords import casa_shift as _casa_shift
+from ..heuristics.solar_coords import helioprojective_to_sky, sky_to_helioprojective
+
 LOG = logging.getLogger(__name__)
 
 ARCSEC = math.pi / 180.0 / 3600.0
@@ -118,19 +121,16 @@ def apparent_radius_arcsec(dist_au: float | np.ndarray) -> float | np.ndarray:
 
 
 def hp_to_sky(x_arcsec, y_arcsec, p_angle_deg: float):
-    """Helioprojective (x west, y north) -> sky tangent offsets (xi east, eta north)."""
-    p = math.radians(p_angle_deg)
-    x = np.asarray(x_arcsec, dtype=float)
-    y = np.asarray(y_arcsec, dtype=float)
-    return -x * math.cos(p) + y * math.sin(p), x * math.sin(p) + y * math.cos(p)
+    """Helioprojective (x west, y north) -> sky tangent offsets (xi east, eta north).
+
+    The pipeline's own conversion (solarpipe.heuristics.solar_coords), so the
+    simulator and the pipeline can never disagree on the convention."""
+    return helioprojective_to_sky(x_arcsec, y_arcsec, p_angle_deg)
 
 
 def sky_to_hp(xi_arcsec, eta_arcsec, p_angle_deg: float):
     """Inverse of :func:`hp_to_sky`."""
-    p = math.radians(p_angle_deg)
-    xi = np.asarray(xi_arcsec, dtype=float)
-    eta = np.asarray(eta_arcsec, dtype=float)
-    return -xi * math.cos(p) + eta * math.sin(p), xi * math.sin(p) + eta * math.cos(p)
+    return sky_to_helioprojective(xi_arcsec, eta_arcsec, p_angle_deg)
 
 
 def tangent_to_radec(ra0: float, dec0: float, xi_arcsec, eta_arcsec):
@@ -157,12 +157,7 @@ def _unit(ra: float, dec: float) -> np.ndarray:
     return np.array([math.cos(dec) * math.cos(ra), math.cos(dec) * math.sin(ra), math.sin(dec)])
 
 
-def casa_shift(ra_e: float, dec_e: float, lon: float, lat: float) -> tuple[float, float]:
-    """Direction CASA computes for an ephemeris field: ephemeris + (lon, lat) true-angle offset."""
-    p = _unit(ra_e, dec_e + lat)
-    east = np.array([-math.sin(ra_e), math.cos(ra_e), 0.0])
-    v = math.cos(lon) * p + math.sin(lon) * east
-    return math.atan2(v[1], v[0]) % (2 * math.pi), math.asin(max(-1.0, min(1.0, v[2])))
+casa_shift = _casa_shift  # one implementation for simulator and pipeline (heuristics.solar_coords)
 
 
 def casa_offset(ra_e: float, dec_e: float, ra_f: float, dec_f: float) -> tuple[float, float]:
