@@ -133,8 +133,8 @@ def group_mean(values: np.ndarray, times: np.ndarray, spans: Sequence[tuple[floa
 def smoothness(series: np.ndarray, axis: int = -1) -> np.ndarray:
     """Robust step size relative to level along sub-scans: median |diff| / median |value|."""
     s = np.asarray(series, float)
-    if s.shape[axis] < 2:
-        return np.zeros(np.delete(s.shape, axis))
+    if s.shape[axis] < 2 or not np.isfinite(s).any():
+        return np.zeros(np.delete(s.shape, axis)) if s.ndim > 1 else np.float64(0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.nanmedian(np.abs(np.diff(s, axis=axis)), axis=axis) / np.nanmedian(np.abs(s), axis=axis)
 

@@ -278,8 +278,9 @@ def ampcal_qa(s: dict[str, Any], run: ObservingRun, res: Results):
                       "Median sub-scan-to-sub-scan step of Tant relative to its level, worst "
                       "antenna/pol/baseband/scan.", metric_name="worst_relative_step", metric_value=worst,
                       topic=topic)
-        names = sorted({r["antenna"] for r in on})
-        per_ant = [np.nanmedian([r["tant"] for r in on if r["antenna"] == n]) for n in names]
+        finite = [r for r in on if np.isfinite(r["tant"])]
+        names = sorted({r["antenna"] for r in finite})
+        per_ant = [np.median([r["tant"] for r in finite if r["antenna"] == n]) for n in names]
         outl = htant.outlier_antennas(np.array(per_ant), names)
         yield QAScore(1.0 if not outl else 0.6,
                       "Tant consistent between antennas" if not outl else f"Tant outliers: {', '.join(outl)}",
