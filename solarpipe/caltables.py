@@ -42,10 +42,21 @@ def read_caltable(path: str | Path) -> dict[str, np.ndarray]:
 
 
 def solution_stats(path: str | Path) -> dict[str, float]:
-    """Fraction of flagged (failed) solutions and median SNR of the good ones."""
+    """Fraction of flagged (failed) solutions and median SNR of the good ones.
+
+    Channels flagged for every antenna (TDM edges, flagged bad channels) had no
+    data to solve for: they are not counted as failures.
+    """
     t = read_caltable(path)
     flag = t["flag"]
     valid = ~np.isnan(np.abs(t["param"]))
+    if flag.shape[0]:
+        no_data = np.zeros(flag.shape, bool)
+        for spw in np.unique(t["SPECTRAL_WINDOW_ID"]):
+            rows = t["SPECTRAL_WINDOW_ID"] == spw
+            everywhere = np.all(flag[rows] | ~valid[rows], axis=0)  # (npol, nchan)
+            no_data[rows] = everywhere[None]
+        valid = valid & ~no_data
     n = int(valid.sum())
     failed = float((flag & valid).sum() / n) if n else 1.0
     good = valid & ~flag
