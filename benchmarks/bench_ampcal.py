@@ -112,19 +112,21 @@ def part_b(keep: Path) -> None:
     print(f"[b] RATIO legacy / hsol_ampcal = {t_leg / t_amp:.1f}  (goal >= 20)")
 
 
-def part_c(keep: Path, nsub: int = 4) -> None:
+def part_c(keep: Path, nsub: int = 4, medium: bool = False) -> None:
     from casatasks import partition
 
     from solarpipe.simulate import simulate_eb
 
-    eb = simulate_eb(keep / "small_sim", size="small", noise=True, bad_data=False)
+    overrides = {"n_ant_12m": 30, "n_ant_7m": 10, "nchan": 128} if medium else {}
+    eb = simulate_eb(keep / "small_sim", size="small", noise=True, bad_data=False, **overrides)
     mms = keep / "small.mms"
     if mms.exists():
         shutil.rmtree(mms)
     partition(vis=str(eb.ms), outputvis=str(mms), createmms=True, separationaxis="scan", numsubms=nsub,
               flagbackup=False)
     shutil.copy(eb.catalogue, keep)
-    print(f"[c] small EB {du_mb(Path(eb.ms)):.0f} MB, partitioned by scan into {nsub} sub-MSs")
+    print(f"[c] {'medium (small preset, 40 antennas, 128 ch)' if medium else 'small'} EB "
+          f"{du_mb(Path(eb.ms)):.0f} MB, partitioned by scan into {nsub} sub-MSs")
     times = {}
     for workers in (1, 2):
         from solarpipe.context import Context
@@ -149,6 +151,8 @@ def main() -> int:
     ap.add_argument("--part", choices=["a", "b", "c", "all"], default="all")
     ap.add_argument("--large-ms", help="reuse an existing large simulated MS for part (a)")
     ap.add_argument("--keep", help="working directory to keep (default: a temporary one)")
+    ap.add_argument("--medium", action="store_true",
+                    help="part (c) on a 40-antenna, 128-channel version of the small EB")
     args = ap.parse_args()
     keep = Path(args.keep or tempfile.mkdtemp(prefix="bench_ampcal_"))
     keep.mkdir(parents=True, exist_ok=True)
@@ -156,7 +160,7 @@ def main() -> int:
         if args.part in ("b", "all"):
             part_b(keep)
         if args.part in ("c", "all"):
-            part_c(keep)
+            part_c(keep, medium=args.medium)
         if args.part in ("a", "all"):
             part_a(args.large_ms, keep)
     finally:
