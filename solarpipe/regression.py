@@ -130,3 +130,55 @@ def write_expected(path: Path, figures: dict[str, float], tolerances: Iterable[t
                 tols[k] = t
     Path(path).write_text("# solarpipe regression figures; regenerate with "
                           "`python -m solarpipe.regression --regenerate`\n" + format_figures(figures, tols))
+
+
+#: per-key tolerance rules for a newly written expected file: (regex, relative tolerance)
+DEFAULT_TOLERANCES: tuple[tuple[str, float], ...] = (
+    (r"\.tant\.", 1e-4),
+    (r"\.qa\.", 0.05),
+    (r"\.flux\.", 5e-3),
+    (r"\.flagged\.|fraction_after", 0.02),
+)
+
+
+def run_small_recipe(workdir: Path, sim_dir: Path, recipe: str = "hsol_calibration") -> dict[str, float]:
+    """Simulate the 'small' EB (seed 0) and run ``recipe`` on it; return its figures."""
+    from .recipe import load_recipe
+    from .runner import new_context, run_recipe
+    from .simulate import simulate_eb
+
+    eb = simulate_eb(sim_dir, size="small", seed=0)
+    ctx = new_context(workdir)
+    run_recipe(load_recipe(recipe), ctx, vis=str(eb.ms))
+    return extract(Context.load(workdir))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m solarpipe.regression [--regenerate] [--expected FILE]``: run the small
+    EB through the calibration recipe and compare (or, on purpose, rewrite) the figures."""
+    import argparse
+    import tempfile
+
+    ap = argparse.ArgumentParser(prog="python -m solarpipe.regression", description=main.__doc__)
+    ap.add_argument("--expected", default=str(Path(__file__).resolve().parent.parent / "tests" / "regression"
+                                              / "expected_small.txt"))
+    ap.add_argument("--regenerate", action="store_true", help="write the expected file from this run")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="solarpipe_regression_") as tmp:
+        figures = run_small_recipe(Path(tmp) / "run", Path(tmp) / "sim")
+    if args.regenerate:
+        write_expected(Path(args.expected), figures, DEFAULT_TOLERANCES)
+        print(f"wrote {len(figures)} figures to {args.expected}")
+        return 0
+    expected, tols = parse_figures(Path(args.expected).read_text(), args.expected)
+    diffs = compare(figures, expected, tols)
+    for d in diffs:
+        print(d)
+    print(f"{len(expected) - len(diffs)} of {len(expected)} figures within tolerance")
+    return 1 if diffs else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import sys
+
+    sys.exit(main())
