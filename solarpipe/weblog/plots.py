@@ -27,6 +27,16 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: Path) -> Path:
+    """Lay out, write and close a figure (every weblog plot ends this way)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _main_intent(intents: list[str]) -> str:
     names = [i.split("#")[0] for i in intents]
     for key in ("OBSERVE_TARGET", "CALIBRATE_BANDPASS", "CALIBRATE_FLUX", "CALIBRATE_PHASE",
@@ -58,9 +68,7 @@ def scan_timeline(run: "ObservingRun", path: Path) -> Path:
     ax.set_xlabel("minutes since start of EB")
     ax.set_title(f"{run.name}: scans by intent")
     ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.28))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -82,9 +90,7 @@ def antenna_positions(run: "ObservingRun", path: Path) -> Path:
     ax.set_aspect("equal", adjustable="datalim")
     ax.legend(fontsize=8)
     ax.set_title("antenna positions")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -116,9 +122,7 @@ def mosaic_layout(run: "ObservingRun", path: Path) -> Path:
     ax.set_xlabel("RA offset (arcsec)")
     ax.set_ylabel("Dec offset (arcsec)")
     ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -163,9 +167,7 @@ def flag_heatmap(summary: dict, run: "ObservingRun", path: Path) -> Path:
     ax.set_ylabel("antenna")
     fig.colorbar(im, ax=ax, label="flagged fraction")
     ax.set_title("flagged fraction after the stage")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return path
 
 
@@ -187,10 +189,8 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
         ax.set_ylabel("mean |V| (raw correlation)")
         ax.set_title(f"SPW {spw}: calibrator spectra (x: newly flagged channels)")
         ax.legend(fontsize=6, ncol=3)
-        fig.tight_layout()
         path = outdir / f"cal_amp_vs_channel_spw{spw}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, f"SPW {spw}: calibrator amplitude vs channel before flagging; "
                           "crosses mark channels flagged by this stage."))
     for spw, scans in sorted(plots_data.get("timeseries", {}).items()):
@@ -208,10 +208,8 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
         ax.set_xlabel("minutes from scan start")
         ax.set_ylabel("|V| (raw correlation)")
         ax.set_title(f"SPW {spw}: calibrator amplitude vs time (red: newly flagged antennas)")
-        fig.tight_layout()
         path = outdir / f"cal_amp_vs_time_spw{spw}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, f"SPW {spw}: calibrator amplitude vs time; red points belong to "
                           "antennas this stage flagged (after), blue are kept."))
     return out
@@ -288,10 +286,8 @@ def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tu
         ax.set_xlabel("channel")
     axes[0][0].set_ylabel("Tsys (K)")
     fig.suptitle(f"Tsys spectra (median in time), {len(names)} antennas; XX solid, YY dashed", fontsize=9)
-    fig.tight_layout()
     path = outdir / "tsys_spectra.png"
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, path)
     return [(path, "Tsys spectra per antenna and science SPW (median over ATM scans); gaps are flagged "
                    "edge and ozone channels.")]
 
@@ -317,10 +313,8 @@ def bandpass_plots(table: Path, run: "ObservingRun", outdir: Path) -> list[tuple
             ax.set_xlabel("channel")
         axes[0][0].set_ylabel("bandpass amplitude" if kind == "amp" else "bandpass phase (deg)")
         fig.suptitle(f"bandpass {kind} per antenna (XX)", fontsize=9)
-        fig.tight_layout()
         path = outdir / f"bandpass_{kind}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, f"Bandpass {kind} vs channel, one line per antenna (XX), per science SPW."))
     return out
 
@@ -349,10 +343,8 @@ def gain_plots(tables: dict, run: "ObservingRun", outdir: Path) -> list[tuple[Pa
         ax.set_xlabel("minutes since start of EB")
         ax.set_ylabel("gain phase (deg)" if kind == "phase" else "gain amplitude")
         ax.set_title(f"{key}: SPW {s0}, XX, one colour per antenna")
-        fig.tight_layout()
         path = outdir / f"gain_{kind}_vs_time.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, f"Gain {kind} vs time ({key}), SPW {s0}, XX, all antennas."))
     return out
 
@@ -397,10 +389,8 @@ def calibrated_plots(run: "ObservingRun", outdir: Path, max_rows: int = 200000) 
         if name == "sun":
             ax.set_yscale("log")
         ax.set_title(f"{name}: SPW {run.science_spw_ids[0]}, channel- and pol-averaged")
-        fig.tight_layout()
         path = outdir / f"amp_vs_uvdist_{name}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, f"Calibrated amplitude vs uv distance, {name}."))
     if cal.any():
         fig, ax = plt.subplots(figsize=(6, 3.4), dpi=90)
@@ -408,10 +398,8 @@ def calibrated_plots(run: "ObservingRun", outdir: Path, max_rows: int = 200000) 
         ax.set_xlabel("minutes since start of EB")
         ax.set_ylabel("calibrated amplitude (Jy)")
         ax.set_title("calibrators vs time")
-        fig.tight_layout()
         path = outdir / "amp_vs_time_calibrators.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         out.append((path, "Calibrated calibrator amplitude vs time."))
     return out
 
@@ -455,10 +443,8 @@ def image_thumbnails(img: dict, outdir: Path) -> list[tuple[Path, str]]:
         ax.set_xlabel("RA offset (arcsec)")
         ax.set_ylabel("Dec offset (arcsec)")
         ax.set_title(f"{img.get('field', 'Sun')}: {label}", fontsize=9)
-        fig.tight_layout()
         path = outdir / f"{img['name']}{suffix.replace('.', '_')}.png"
-        fig.savefig(path)
-        plt.close(fig)
+        _save(fig, path)
         caption = f"{img['name']}: {label}" + (f" (beam {img['beam_arcsec'][0]:.2f}\" x {img['beam_arcsec'][1]:.2f}\")"
                                                if suffix != ".pb" else "")
         out.append((path, caption))
