@@ -17,7 +17,7 @@ from . import __version__
 from .casacalls import CasaCalls
 from .casaenv import casa_versions
 from .context import Context, StageRecord, utcnow
-from .errors import BadInputError, SolarpipeError, StageFailedError
+from .errors import BadInputError, StageFailedError
 from .qa import QAScore
 from .task import Task, input_fields
 from .tasks.registry import get_task

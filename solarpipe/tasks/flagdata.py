@@ -202,7 +202,7 @@ class FlagData(Task):
                     try:
                         if sub.nrows():
                             per_spw[spw] = {c: sub.getcol(c) for c in ("DATA", "FLAG", "ANTENNA1", "ANTENNA2",
-                                                                        "TIME", "UVW", "FIELD_ID")}
+                                                                        "TIME", "FIELD_ID")}
                     finally:
                         sub.close()
                 if not per_spw:
@@ -238,7 +238,6 @@ class FlagData(Task):
         amplitude outliers in time, for one SPW of one scan. Returns (flags, alive antennas)."""
         data, flag = cols["DATA"], cols["FLAG"]  # (npol, nchan, nrow)
         a1, a2, t = cols["ANTENNA1"], cols["ANTENNA2"], cols["TIME"]
-        uvdist = np.hypot(cols["UVW"][0], cols["UVW"][1])
         masked = np.where(flag, np.nan, data)
         out: list[AutoFlag] = []
         chan_ok = ~np.all(flag, axis=(0, 2))
@@ -449,12 +448,13 @@ def _by_intent(before: dict, after: dict, run: ObservingRun) -> dict[str, dict[s
 def rule_counts(names: list[str], before: dict, reports: dict | None) -> dict[str, float]:
     """Visibilities each deterministic rule newly flagged, from the summaries that
     follow each rule in the one list-mode flagdata call."""
+    by_name = {r.get("name"): r for r in (reports or {}).values() if isinstance(r, dict)}
     out = {}
     prev = before.get("flagged", 0)
-    ordered = sorted((reports or {}).values(), key=lambda r: list((reports or {}).values()).index(r))
-    for name, rep in zip(names, ordered):
-        out[name] = float(rep.get("flagged", prev) - prev)
-        prev = rep.get("flagged", prev)
+    for name in names:
+        now = by_name.get(f"after_{name}", {}).get("flagged", prev)
+        out[name] = float(now - prev)
+        prev = now
     return out
 
 

@@ -7,7 +7,6 @@ from the file system.
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import logging
 import shutil
 from importlib import resources
@@ -90,6 +89,3 @@ def _write(path: Path, text: str) -> None:
     tmp.write_text(text)
     tmp.replace(path)
 
-
-def escape(text: str) -> str:
-    return html.escape(text)

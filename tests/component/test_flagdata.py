@@ -203,3 +203,10 @@ def test_guard_half_the_antennas_dead(sim_eb_factory, tmp_path):
     assert min(q["score"] for q in rec.results["qa"]) <= 0.33
     assert s["flagged_after"] == s["flagged_after_deterministic"]  # nothing automatic applied
     assert any("guard" in q["shortmsg"] for q in rec.results["qa"])
+
+
+def test_deterministic_rules_are_counted(flagged_bad):
+    eb, ctx, rec, _ = flagged_bad
+    counts = rec.results["summary"]["deterministic_by_rule"]
+    assert set(counts) >= {"shadow", "intents", "edgespw", "autocorr"}
+    assert all(v > 0 for v in counts.values())
