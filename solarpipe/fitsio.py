@@ -61,7 +61,7 @@ def helioprojective_header(shape: tuple[int, int], refpix: np.ndarray, cdelt_arc
     p = math.radians(sun["p_angle_deg"])
     tx, ty = hsun.sky_to_helioprojective(*centre_sky_offset_arcsec, sun["p_angle_deg"])
     # pixel axes as sky directions: +x goes west if cdelt1 < 0, +y north if cdelt2 > 0
-    sx = -1.0 if cdelt_arcsec[0] < 0 else 1.0  # +1: x towards west
+    sx = 1.0 if cdelt_arcsec[0] < 0 else -1.0  # +1: x towards west (RA decreasing)
     sy = 1.0 if cdelt_arcsec[1] > 0 else -1.0
     date = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=float(mjd_s))
     return {
@@ -72,7 +72,8 @@ def helioprojective_header(shape: tuple[int, int], refpix: np.ndarray, cdelt_arc
         # [Tx, Ty] = R(P) [west, north]; pixel steps are sx*west, sy*north
         "PC1_1": math.cos(p) * sx, "PC1_2": math.sin(p) * sy,
         "PC2_1": -math.sin(p) * sx, "PC2_2": math.cos(p) * sy,
-        "DATE-OBS": date.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "TIMESYS": "UTC",
+        "DATE-OBS": date.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3], "MJD-OBS": float(mjd_s) / 86400.0,
+        "TIMESYS": "UTC",
         "DSUN_OBS": sun["dsun_m"], "HGLN_OBS": 0.0, "HGLT_OBS": sun["b0_deg"],
         "RSUN_REF": hsun.RSUN_M, "RSUN_OBS": sun["radius_arcsec"],
         "SOLAR_P": sun["p_angle_deg"], "WAVELNTH": 299792458.0 / freq_hz * 1e3, "WAVEUNIT": "mm",

@@ -302,3 +302,58 @@ def bad_visibility_mask(ms_path: str, truth: dict[str, Any], spw: int | None = N
 def truth_tant(truth: dict[str, Any], antenna: str, pol: str, baseband: int, scan: int, subscan: int) -> float:
     """Injected Tant (K) for an antenna name, 'XX'/'YY', baseband 1..4, scan and sub-scan numbers."""
     return float(truth["tant"][antenna][pol][f"BB_{baseband}"][str(scan)][str(subscan)])
+
+
+# ---------------------------------------------------------------- truth on an image grid
+def truth_sky_convolved(truth: dict[str, Any], bmaj_arcsec: float, bmin_arcsec: float, bpa_deg: float,
+                        component: str = "static") -> np.ndarray:
+    """The truth sky grid (K, axes [north, east]) convolved with an elliptical Gaussian
+    beam (FWHM arcsec; position angle from north through east), peak-normalised so a
+    uniform brightness is unchanged (what an image restored with that beam shows)."""
+    from scipy.signal import fftconvolve
+
+    g = truth["sky_model"]["grid"]
+    arr = truth_arrays(truth)[g["array"] if component == "static" else g["variable_array"]]
+    pix = float(g["pixel_arcsec"])
+    s_maj, s_min = bmaj_arcsec / 2.3548 / pix, bmin_arcsec / 2.3548 / pix
+    half = int(np.ceil(4 * s_maj))
+    yy, xx = np.mgrid[-half:half + 1, -half:half + 1].astype(float)  # yy north, xx east
+    pa = np.radians(bpa_deg)
+    major = xx * np.sin(pa) + yy * np.cos(pa)
+    minor = xx * np.cos(pa) - yy * np.sin(pa)
+    kernel = np.exp(-0.5 * ((major / s_maj) ** 2 + (minor / s_min) ** 2))
+    kernel /= kernel.sum()
+    padded = np.pad(arr, half, mode="edge")
+    return fftconvolve(padded, kernel, mode="same")[half:-half, half:-half]
+
+
+def truth_on_helioprojective_image(truth: dict[str, Any], fits_path: str | Path,
+                                   component: str = "static") -> tuple[np.ndarray, np.ndarray]:
+    """(truth convolved with the FITS's restoring beam, the FITS data), both in K on the
+    FITS pixels (numpy order [y, x]). Pixel positions come from the FITS's own
+    helioprojective WCS, so a wrong WCS shows up as a mismatch."""
+    from astropy.io import fits
+    from astropy.wcs import WCS
+    from scipy.ndimage import map_coordinates
+
+    from .ephemeris import hp_to_sky
+
+    with fits.open(fits_path) as hdul:
+        hdr = hdul[0].header
+        data = np.asarray(hdul[0].data, float)
+    while data.ndim > 2:
+        data = data[0]
+    wcs = WCS(hdr).celestial
+    ny, nx = data.shape
+    py, px = np.mgrid[0:ny, 0:nx]
+    tx, ty = wcs.pixel_to_world_values(px, py)
+    if str(wcs.wcs.cunit[0]) == "deg":
+        tx, ty = tx * 3600.0, ty * 3600.0
+    tx = np.where(tx > 180 * 3600, tx - 360 * 3600, tx)
+    xi, eta = hp_to_sky(tx, ty, float(hdr.get("SOLAR_P", truth["sun"]["p_angle_deg"])))
+    conv = truth_sky_convolved(truth, hdr["BMAJ"] * 3600, hdr["BMIN"] * 3600, hdr["BPA"], component)
+    g = truth["sky_model"]["grid"]
+    ix = (np.asarray(xi) - g["xi0_arcsec"]) / g["pixel_arcsec"]
+    iy = (np.asarray(eta) - g["eta0_arcsec"]) / g["pixel_arcsec"]
+    model = map_coordinates(conv, [iy, ix], order=1, mode="nearest")
+    return model, data
