@@ -44,3 +44,17 @@ def tiny_eb(sim_eb_factory):
 def tiny_eb_clean(sim_eb_factory):
     """Tiny EB without noise and without bad data."""
     return sim_eb_factory(noise=False, bad_data=False)
+
+
+@pytest.fixture(scope="session")
+def small_calimage(sim_eb_factory, tmp_path_factory):
+    """The `small` EB (noise, bad data) through the hsol_calimage recipe from Python:
+    (SimulatedEB, Context). Shared by the calibration and imaging tests."""
+    from solarpipe.context import Context
+    from solarpipe.recipe import load_recipe
+    from solarpipe.runner import new_context, run_recipe
+
+    eb = sim_eb_factory(size="small", noise=True, bad_data=True)
+    wd = tmp_path_factory.mktemp("calimage_small")
+    run_recipe(load_recipe("hsol_calimage"), new_context(wd), vis=str(eb.ms))
+    return eb, Context.load(wd)

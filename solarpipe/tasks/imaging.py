@@ -59,6 +59,7 @@ class SunGeometry:
     centre_offset_rad: tuple[float, float]
     pointing_offsets_arcsec: np.ndarray  # (nfield, 2) relative to the centre
     mid_mjd_s: float
+    field_names: list[str]
 
 
 class Imaging(Task):
@@ -81,8 +82,9 @@ class Imaging(Task):
         return {"results": res, "images": images}
 
     # -- the Sun -------------------------------------------------------------
-    def sun_imaging_ms(self, run) -> tuple[Path, SunGeometry]:
-        """Split the calibrated on-Sun data and re-centre their ephemeris (see module doc)."""
+    def sun_imaging_ms(self, run, width: int) -> tuple[Path, SunGeometry]:
+        """Split the calibrated on-Sun data (channel-averaged by ``width``) and re-centre
+        their ephemeris (see module doc)."""
         from ..ephemeris import ephemeris_fields, recentre_ephemeris
 
         wd = Path(self.context.workdir)
@@ -92,7 +94,7 @@ class Imaging(Task):
         sun = ",".join(str(i) for i in run.sun_field_ids)
         self.casa.task("split", vis=run.vis, outputvis=str(out), field=sun, intent="OBSERVE_TARGET#ON_SOURCE",
                        spw=",".join(map(str, run.science_spw_ids)), datacolumn="corrected", keepflags=False,
-                       _note="calibrated on-Sun data for imaging")
+                       width=int(width), _note="calibrated on-Sun data for imaging (channel-averaged)")
         fields = ephemeris_fields(out)
         times = [ss for s in run.scans for ss in s.subscans if "OBSERVE_TARGET#ON_SOURCE" in ss.intents]
         mid = 0.5 * (min(s.start_mjd_s for s in times) + max(s.end_mjd_s for s in times))
@@ -102,19 +104,26 @@ class Imaging(Task):
             with self.casa.tool("re-centre the Sun ephemeris on the observed region (imaging copy only)"):
                 recentre_ephemeris(out, centre)
             rel = np.degrees(offs - np.array(centre)) * 3600
+            names = [f.name for f in fields]
         else:
-            centre, rel = (0.0, 0.0), np.zeros((1, 2))
-        return out, SunGeometry(centre, rel, mid)
+            centre, rel, names = (0.0, 0.0), np.zeros((1, 2)), [""]
+        return out, SunGeometry(centre, rel, mid, names)
 
     def image_sun(self, run, inp: ImagingInputs, res: Results) -> dict[str, Any]:
-        vis, geo = self.sun_imaging_ms(run)
-        freq = float(np.mean([s.ref_freq_hz for s in run.spws if s.role == "science"]))
-        fmax = float(max(s.ref_freq_hz + s.total_bw_hz / 2 for s in run.spws if s.role == "science"))
-        uv = uv_lengths(vis)
+        sci = [s for s in run.spws if s.role == "science"]
+        freq = float(np.mean([s.ref_freq_hz for s in sci]))
+        fmax = float(max(s.ref_freq_hz + s.total_bw_hz / 2 for s in sci))
+        uv = uv_lengths(run.vis, field_id=run.sun_field_ids[0])
         beam = himg.synthesized_beam_arcsec(uv, fmax)
         dish = min(a.diameter_m for a in run.antennas)
         big_dish = max(a.diameter_m for a in run.antennas)
         pb = himg.primary_beam_fwhm_arcsec(freq, big_dish)
+        n_point = len(run.sun_field_ids)
+        chan = min(sci, key=lambda s: s.nchan)
+        width = res.decide("width", himg.channel_average_width(
+            chan.nchan, chan.total_bw_hz / chan.nchan, freq, beam, pb * (1.0 + 0.5 * (n_point > 1))),
+            "channels averaged before imaging: bandwidth smearing < 0.1 beam at the image edge")
+        vis, geo = self.sun_imaging_ms(run, width)
         cell = inp.cell or res.decide("cell", himg.cell_arcsec(beam),
                                       f"predicted beam {beam:.2f}\" (90% uv length at {fmax / 1e9:.1f} GHz) / 5")
         imsize = inp.imsize or res.decide(
@@ -123,20 +132,32 @@ class Imaging(Task):
         las = himg.largest_angular_scale_arcsec(uv, freq)
         scales = inp.scales or res.decide("scales", himg.multiscale_scales(beam, cell, min(las, pb)),
                                           f"point + 1, 3, 9 ... beams up to the largest scale {min(las, pb):.0f}\"")
-        niter = inp.niter or res.decide("niter", 20000, "large: cleaning stops at nsigma x the residual rms")
-        res.decide("gridder", "mosaic", "heterogeneous 12m+7m primary beams (also for one pointing)")
+        gridder, why = himg.choose_gridder(len(geo.pointing_offsets_arcsec))
+        res.decide("gridder", gridder, why)
+        sigma, nvis = visibility_noise(vis)
+        expected = himg.thermal_image_noise(sigma, nvis)
+        res.decide("expected_rms_jy", expected, f"per-visibility noise {sigma:.3g} Jy (second differences in "
+                   f"frequency) over {nvis} unflagged visibilities (natural weighting)")
+        threshold = res.decide("threshold_jy", himg.clean_threshold(expected, inp.nsigma),
+                               f"{inp.nsigma} x the expected noise")
+        niter = inp.niter or res.decide("niter", himg.clean_niter(n_point),
+                                        "cap; the threshold or the dynamic range usually stops clean first")
         res.decide("phasecenter", "TRACKFIELD", "image in the Sun's frame (ephemeris re-centred on the field)")
         if dish < big_dish:
             res.decide("primary_beam_7m", himg.primary_beam_fwhm_arcsec(freq, dish), "7m antennas present")
         name = f"{run.name}.s{self.stage}.sun"
         imagename = Path(self.context.workdir) / name
         _remove_images(imagename)
-        summary = self.casa.task(
-            "tclean", vis=str(vis), imagename=str(imagename), field="", phasecenter="TRACKFIELD",
-            specmode="mfs", stokes="I", gridder="mosaic", deconvolver="multiscale", scales=list(scales),
-            imsize=[int(imsize), int(imsize)], cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust,
-            niter=int(niter), nsigma=inp.nsigma, usemask="pb", pbmask=inp.pbmask, pblimit=inp.pblimit,
-            pbcor=True, interactive=False, _note="time-integrated Sun image, multiscale clean")
+        clean = dict(vis=str(vis), phasecenter="TRACKFIELD", specmode="mfs", stokes="I", gridder=gridder,
+                     deconvolver="multiscale", scales=list(scales), imsize=[int(imsize), int(imsize)],
+                     cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, threshold=f"{threshold:.6g}Jy",
+                     pblimit=inp.pblimit, interactive=False)
+        if len(geo.pointing_offsets_arcsec) == 1:
+            summary = self.casa.task("tclean", imagename=str(imagename), field="", niter=int(niter), usemask="pb",
+                                     pbmask=inp.pbmask, pbcor=True, **clean,
+                                     _note="time-integrated Sun image, multiscale clean")
+        else:
+            summary = self.linear_mosaic(imagename, geo, clean, niter, cell, imsize, pb, inp)
         products = Path(self.context.workdir) / "products"
         products.mkdir(exist_ok=True)
         fits_jy = products / f"{name}.image.pbcor.fits"
@@ -150,10 +171,59 @@ class Imaging(Task):
             write_kelvin_fits(f"{imagename}.image.pbcor", fits_k, centre_arcsec, geo.mid_mjd_s,
                               extra={"OBJECT": "Sun", "ORIGIN": "solarpipe hsol_imaging"})
         stats = image_stats(imagename, inp.pblimit)
-        return {"name": name, "kind": "sun", "imagename": str(imagename), "fits": str(fits_jy),
+        stats["expected_rms_jy"] = expected
+        stats["rms_over_expected"] = stats["rms_jy"] / expected if expected > 0 else float("nan")
+        self.casa.task("exportfits", imagename=f"{imagename}.pb", fitsimage=str(products / f"{name}.pb.fits"),
+                       overwrite=True, _note="primary beam response")
+        return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(products / f"{name}.pb.fits"), "imagename": str(imagename), "fits": str(fits_jy),
                 "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),
                 "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,
                 "tclean": _tclean_summary(summary), **stats}
+
+    def linear_mosaic(self, imagename: Path, geo: SunGeometry, clean: dict[str, Any], niter: int, cell: float,
+                      imsize: int, pb_fwhm: float, inp: ImagingInputs) -> dict[str, Any]:
+        """Image every pointing on the common Sun-fixed grid (TRACKFIELD), masked to its
+        primary beam, and combine them: sum PB_i A_i / sum PB_i^2 (heuristics.imaging)."""
+        from casatools import image
+
+        centre = (int(imsize) // 2)
+        pix = himg.pointing_pixels(geo.pointing_offsets_arcsec, centre, cell)
+        radius = pb_fwhm / 2 * math.sqrt(math.log(1 / inp.pbmask) / math.log(2)) / cell
+        per_niter = max(1000, int(niter) // len(pix))
+        summaries, apparent, residuals, pbs = [], [], [], []
+        for k, (name, (px, py)) in enumerate(zip(geo.field_names, pix)):
+            sub = Path(f"{imagename}.p{k}")
+            _remove_images(sub)
+            summaries.append(self.casa.task(
+                "tclean", imagename=str(sub), field=name, niter=per_niter, usemask="user",
+                mask=f"circle[[{px:.1f}pix,{py:.1f}pix],{radius:.1f}pix]", pbcor=False, **clean,
+                _note=f"pointing {name}: multiscale clean, masked to its primary beam"))
+            ia = image()
+            for suffix, dest in ((".image", apparent), (".residual", residuals)):
+                ia.open(f"{sub}{suffix}")
+                try:
+                    dest.append(ia.getchunk()[:, :, 0, 0].astype(float))
+                finally:
+                    ia.close()
+            pbs.append(himg.gaussian_pb(apparent[-1].shape, (px, py), pb_fwhm / cell))
+        with self.casa.tool("linear mosaic of the pointing images: sum PB_i A_i / sum PB_i^2"):
+            sky, response = himg.linear_mosaic(apparent, pbs, inp.pblimit)
+            resid, _ = himg.linear_mosaic(residuals, pbs, inp.pblimit)
+            ia = image()
+            for suffix, data in ((".pb", response), (".image.pbcor", sky), (".residual", resid)):
+                ia.fromimage(outfile=f"{imagename}{suffix}", infile=f"{imagename}.p0.image", overwrite=True)
+                ia.close()
+                ia.open(f"{imagename}{suffix}")
+                try:
+                    ia.putchunk(np.nan_to_num(data)[:, :, None, None])
+                    if suffix != ".pb":
+                        ia.calcmask(f"'{imagename}.pb' >= {inp.pblimit}", name="mask0")
+                finally:
+                    ia.close()
+        stops = [s.get("stopcode") for s in summaries if isinstance(s, dict)]
+        return {"stopcode": max(stops) if stops else None,
+                "iterdone": sum(int(s.get("iterdone", 0)) for s in summaries if isinstance(s, dict)),
+                "nmajordone": max((int(s.get("nmajordone", 0)) for s in summaries if isinstance(s, dict)), default=0)}
 
     # -- calibrators -------------------------------------------------------------
     def image_calibrators(self, run, inp: ImagingInputs, res: Results) -> list[dict[str, Any]]:
@@ -220,6 +290,15 @@ class Imaging(Task):
                                "tclean stop codes: 2 = threshold (nsigma) reached, 8 = nsigma, 1 = niter hit.",
                                metric_name="stopcode", metric_value=conv, topic="imaging",
                                applies_to={"image": img["name"]}))
+            ratio_rms = img.get("rms_over_expected")
+            if ratio_rms is not None and math.isfinite(ratio_rms):
+                out.append(QAScore(1.0 if ratio_rms <= 2 else (0.8 if ratio_rms <= 5 else 0.6),
+                                   f"{img['name']}: residual rms {img['rms_jy']:.3g} Jy/beam = {ratio_rms:.1f} x "
+                                   "the expected noise",
+                                   "Residual rms (robust, inside the PB limit) over the thermal noise predicted "
+                                   "from the visibilities. The Sun is dynamic-range limited: a few times the "
+                                   "thermal noise is normal.", metric_name="rms_over_expected",
+                                   metric_value=ratio_rms, topic="imaging", applies_to={"image": img["name"]}))
             if img["kind"] == "calibrator" and img.get("expected_flux_jy"):
                 ratio = img["peak_jy"] / img["expected_flux_jy"]
                 out.append(QAScore(1.0 if abs(ratio - 1) <= 0.03 else (0.7 if abs(ratio - 1) <= 0.1 else 0.3),
@@ -252,6 +331,40 @@ def uv_lengths(vis: str | Path, field_id: int | None = None, max_rows: int = 200
     finally:
         tb.close()
     return np.hypot(uvw[0], uvw[1])
+
+
+def visibility_noise(vis: str | Path, max_rows: int = 20000) -> tuple[float, int]:
+    """Per-visibility noise (Jy, one correlation, one channel) from second differences in
+    frequency of a sample of cross-correlation rows, and the number of unflagged
+    visibilities (rows x channels x parallel hands) in the whole MS."""
+    from casatools import table
+
+    from ..heuristics.flagging import baseline_noise
+
+    tb = table()
+    tb.open(str(vis))
+    try:
+        q = tb.query("ANTENNA1!=ANTENNA2", columns="DATA,FLAG")
+        try:
+            n = q.nrows()
+            step = max(1, n // max_rows)
+            nvis = 0
+            sig = []
+            for start in range(0, n, 5000):
+                nrow = min(5000, n - start)
+                flag = q.getcol("FLAG", start, nrow)
+                npar = min(2, flag.shape[0])
+                nvis += int((~flag[:npar]).sum())
+                if (start // 5000) % step == 0:
+                    data = np.where(flag, np.nan, q.getcol("DATA", start, nrow))
+                    for p in range(npar):
+                        sig.append(baseline_noise(data[p].T))
+        finally:
+            q.close()
+    finally:
+        tb.close()
+    s = np.concatenate(sig) if sig else np.array([np.nan])
+    return float(np.nanmedian(s)), nvis
 
 
 def image_stats(imagename: Path, pblimit: float, centre_radius_pix: int | None = None) -> dict[str, Any]:
