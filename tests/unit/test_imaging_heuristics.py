@@ -37,3 +37,32 @@ def test_scales_kelvin_conversion():
     jy_pix = h.kelvin_to_jy_per_pixel(100e9, cell)
     jy_beam = jy_pix * 1.1331 * b * b / cell ** 2
     assert jy_beam * h.jy_per_beam_to_kelvin(100e9, b, b) == pytest.approx(1.0, rel=0.01)
+
+
+def test_channel_average_width_limits_bandwidth_smearing():
+    # 64 x 31.25 MHz at 100 GHz, beam 2", edge 60": limit 0.1*2*100e9/60/31.25e6 = 10.7 channels -> 8
+    assert h.channel_average_width(64, 31.25e6, 100e9, 2.0, 60.0) == 8
+    assert h.channel_average_width(64, 31.25e6, 100e9, 0.2, 60.0) == 1  # tiny beam: no averaging
+    assert h.channel_average_width(32, 31.25e6, 100e9, 20.0, 60.0) == 32  # divisor of nchan
+    w = h.channel_average_width(48, 31.25e6, 100e9, 2.0, 60.0)
+    assert 48 % w == 0 and w * 31.25e6 / 100e9 * 60.0 <= 0.1 * 2.0
+
+
+def test_thermal_noise_and_threshold():
+    assert h.thermal_image_noise(2.0, 40000) == pytest.approx(0.01)
+    assert np.isnan(h.thermal_image_noise(2.0, 0))
+    assert h.clean_threshold(0.01, 3.0) == pytest.approx(0.03)
+    assert h.choose_gridder(1)[0] == "standard" and "linear" in h.choose_gridder(3)[1]
+
+
+def test_linear_mosaic_recovers_a_flat_sky_and_masks_the_edge():
+    shape = (101, 81)
+    centres = h.pointing_pixels(np.array([[10.0, 0.0], [-10.0, 5.0]]), 50, 0.5)
+    assert centres[0] == pytest.approx((30.0, 50.0)) and centres[1] == pytest.approx((70.0, 60.0))
+    pbs = [h.gaussian_pb(shape, c, 40.0) for c in centres]
+    sky_true = np.full(shape, 7.0)
+    apparent = [sky_true * pb for pb in pbs]
+    sky, response = h.linear_mosaic(apparent, pbs, pblimit=0.2)
+    ok = np.isfinite(sky)
+    assert ok.sum() > 1000 and np.allclose(sky[ok], 7.0)
+    assert (response[~ok] < 0.2).all() and response.max() <= np.sqrt(2) + 1e-9
