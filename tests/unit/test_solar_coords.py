@@ -27,3 +27,30 @@ def test_helioprojective_rotation():
         np.testing.assert_allclose(n2, n, atol=1e-9)
     tx, ty = h.sky_to_helioprojective(100.0, 0.0, 0.0)  # east on the sky is solar east (-Tx) at P=0
     assert tx == pytest.approx(-100.0) and ty == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("utc", ["2017-04-27T15:37:05", "2023-10-01T12:00:00", "2024-01-05T16:00:00"])
+def test_sky_to_helioprojective_agrees_with_sunpy(utc):
+    """Our P-angle rotation (shared by the simulator and the FITS writer) against sunpy's
+    own GCRS -> Helioprojective transformation, for an offset of ~300" from the Sun centre."""
+    import warnings
+
+    import astropy.units as u
+    from astropy.coordinates import SkyCoord, get_body
+    from astropy.time import Time
+    from sunpy.coordinates import frames
+
+    t = Time(utc, scale="utc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sun = get_body("sun", t)
+        hpf = frames.Helioprojective(observer="earth", obstime=t)
+        centre = SkyCoord(sun.ra, sun.dec, distance=sun.distance, frame=sun.frame).transform_to(hpf)
+        for east, north in [(164.6, 240.6), (-300.0, 20.0)]:
+            off = SkyCoord(sun.ra, sun.dec, frame=sun.frame).spherical_offsets_by(east * u.arcsec, north * u.arcsec)
+            point = SkyCoord(off.ra, off.dec, distance=sun.distance, frame=sun.frame).transform_to(hpf)
+            want = ((point.Tx - centre.Tx).to_value(u.arcsec), (point.Ty - centre.Ty).to_value(u.arcsec))
+            p = h.solar_orientation(h.mjd_seconds_to_jd((t.mjd) * 86400.0))["p_angle_deg"]
+            got = h.sky_to_helioprojective(east, north, p)
+            # within 1" over ~300" (sunpy also models light time and aberration; P agrees to 0.005 deg)
+            assert np.hypot(got[0] - want[0], got[1] - want[1]) < 1.0, (got, want)
