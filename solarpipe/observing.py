@@ -159,6 +159,42 @@ def check_is_ms(path: str | Path) -> Path:
     return p
 
 
+def check_tables_readable(vis: str | Path) -> None:
+    """Open the MS and every subtable read-only and read the first and last cell of
+    every column: a truncated or corrupted table file fails here, with a message
+    naming the table, before anything is copied or written."""
+    from casatools import table
+
+    tb = table()
+    names = [("main table", str(vis))]
+    try:
+        tb.open(str(vis))
+        try:
+            kw = tb.getkeywords()
+        finally:
+            tb.close()
+    except RuntimeError as exc:
+        raise BadInputError(f"{vis}: the MeasurementSet cannot be opened ({str(exc).splitlines()[0]}); it is "
+                            "corrupted or incomplete: copy it again from the archive") from exc
+    names += [(k, str(v).removeprefix("Table: ")) for k, v in kw.items()
+              if isinstance(v, str) and v.startswith("Table: ")]
+    for label, path in names:
+        try:
+            tb.open(path)
+            try:
+                n = tb.nrows()
+                for col in tb.colnames() if n else []:
+                    for row in {0, n - 1}:
+                        if tb.iscelldefined(col, row):
+                            tb.getcell(col, row)
+            finally:
+                tb.close()
+        except RuntimeError as exc:
+            raise BadInputError(f"{vis}: table {label} ({path}) cannot be read: {str(exc).splitlines()[0]}. "
+                                "The file is truncated or corrupted; copy the MS again from the archive "
+                                "(or re-run importasdm).") from exc
+
+
 def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) -> ObservingRun:
     """Build the ObservingRun of an MS with vectorised msmd/tb reads.
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
-from ..observing import ObservingRun, check_is_ms, read_observing_run
+from ..observing import ObservingRun, check_is_ms, check_tables_readable, read_observing_run
 from ..qa import QAScore
 from ..task import Plot, Results, Task, TaskInputs
 
@@ -78,6 +78,8 @@ class ImportData(Task):
             check_is_ms(dst)
         else:
             check_is_ms(src)
+            with self.casa.tool("read every table of the raw MS once (truncation/corruption check)"):
+                check_tables_readable(src)
             self.casa.python(self.casa.format_call("shutil.copytree", {"src": str(src), "dst": str(dst),
                                                                        "symlinks": True}),
                              shutil.copytree, str(src), str(dst), symlinks=True,

@@ -53,3 +53,24 @@ def test_two_concurrent_runs_on_one_input_do_not_interfere(sim_eb_factory, tmp_p
     a, b = (extract(Context.load(d)) for d in dirs)
     assert len(a) > 100
     assert not compare(b, a, {}, default_tol=1e-6, allow_new=False)
+
+
+@pytest.mark.parametrize("table_file", ["ANTENNA/table.f0", "table.f0"])
+def test_truncated_table_file_is_named(tiny_eb, tmp_path, table_file):
+    import shutil
+
+    from solarpipe.errors import BadInputError
+
+    raw = tmp_path / "raw.ms"
+    shutil.copytree(tiny_eb.ms, raw)
+    f = raw / table_file
+    size = f.stat().st_size // 3
+    with open(f, "r+b") as fh:
+        fh.truncate(size)
+    ctx = new_context(tmp_path / "run")
+    with pytest.raises(BadInputError, match="truncated or corrupted") as err:
+        run_stage(ctx, "hsol_importdata", {"vis": str(raw)})
+    assert str(raw) in str(err.value)
+    assert "ANTENNA" in str(err.value) if table_file.startswith("ANTENNA") else "main table" in str(err.value)
+    assert f.stat().st_size == size  # the raw data were not touched
+    assert not (tmp_path / "run" / "raw.ms").exists()  # nothing half-copied
