@@ -50,7 +50,10 @@ class Bandpass(Task):
         res = self.new_results()
         bp_fields = run.field_ids("bandpass")
         if not bp_fields:
-            raise BadInputError(f"{run.vis}: no field with CALIBRATE_BANDPASS: no bandpass calibrator")
+            raise BadInputError(f"{run.vis}: no field with intent CALIBRATE_BANDPASS (STATE table): no bandpass "
+                                "calibrator, so this EB cannot be bandpass-calibrated on its own; the stages "
+                                "before this one are kept (solarpipe resume after fixing the intents, or "
+                                "calibrate with another EB's bandpass table)")
         field = run.fields[bp_fields[0]].name
         spw = ",".join(map(str, run.science_spw_ids))
         wd = Path(self.context.workdir)

@@ -74,3 +74,31 @@ def test_truncated_table_file_is_named(tiny_eb, tmp_path, table_file):
     assert "ANTENNA" in str(err.value) if table_file.startswith("ANTENNA") else "main table" in str(err.value)
     assert f.stat().st_size == size  # the raw data were not touched
     assert not (tmp_path / "run" / "raw.ms").exists()  # nothing half-copied
+
+
+def test_missing_catalogue_and_no_bandpass_calibrator_stop_with_exit_code_2(tmp_path):
+    """Two EB problems found by the stage that needs the missing thing: the earlier
+    stages' results are kept in the context."""
+    import shutil
+
+    from solarpipe.simulate import simulate_eb
+
+    eb = simulate_eb(tmp_path / "sim", size="tiny", noise=True, bad_data=False, n_ant_12m=10, n_ant_7m=2)
+    raw = tmp_path / "raw" / "nobp.ms"
+    shutil.copytree(eb.ms, raw)
+    out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_calibration", "--vis", str(raw),
+                          "--workdir", str(tmp_path / "run1")], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 2 and "no calibrator catalogue found" in out.stderr and "catalogue=" in out.stderr
+    shutil.copy(tmp_path / "sim" / "calibrator_catalogue.csv", raw.parent)
+    from casatools import table
+
+    tb = table()
+    tb.open(str(raw / "STATE"), nomodify=False)
+    modes = [",".join(m for m in s.split(",") if "BANDPASS" not in m) or "UNSPECIFIED" for s in tb.getcol("OBS_MODE")]
+    tb.putcol("OBS_MODE", modes)
+    tb.close()
+    out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_calibration", "--vis", str(raw),
+                          "--workdir", str(tmp_path / "run2")], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 2 and "CALIBRATE_BANDPASS" in out.stderr and str(raw.name) in out.stderr
+    ctx = Context.load(tmp_path / "run2")
+    assert [s.status for s in ctx.stages][:5] == ["ok"] * 5 and ctx.stages[-1].task == "hsol_bandpass"
