@@ -120,14 +120,21 @@ def compare(got: dict[str, float], expected: dict[str, float], tolerances: dict[
     return diffs
 
 
-def write_expected(path: Path, figures: dict[str, float], tolerances: Iterable[tuple[str, float]] = ()) -> None:
-    """Regenerate the expected file on purpose (keeps given per-key-prefix tolerances)."""
-    tol_rules = list(tolerances)
+def tolerances_for(keys: Iterable[str], rules: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Per-key tolerance from (prefix-or-regex, tolerance) rules; the last matching rule wins;
+    keys no rule matches are left out (the comparison's default applies)."""
+    rule_list = list(rules)
     tols = {}
-    for k in figures:
-        for prefix, t in tol_rules:
+    for k in keys:
+        for prefix, t in rule_list:
             if k.startswith(prefix) or re.search(prefix, k):
                 tols[k] = t
+    return tols
+
+
+def write_expected(path: Path, figures: dict[str, float], tolerances: Iterable[tuple[str, float]] = ()) -> None:
+    """Regenerate the expected file on purpose (keeps given per-key-prefix tolerances)."""
+    tols = tolerances_for(figures, tolerances)
     Path(path).write_text("# solarpipe regression figures; regenerate with "
                           "`python -m solarpipe.regression --regenerate`\n" + format_figures(figures, tols))
 

@@ -173,9 +173,11 @@ class Imaging(Task):
         stats = image_stats(imagename, inp.pblimit)
         stats["expected_rms_jy"] = expected
         stats["rms_over_expected"] = stats["rms_jy"] / expected if expected > 0 else float("nan")
-        self.casa.task("exportfits", imagename=f"{imagename}.pb", fitsimage=str(products / f"{name}.pb.fits"),
-                       overwrite=True, _note="primary beam response")
-        return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(products / f"{name}.pb.fits"), "imagename": str(imagename), "fits": str(fits_jy),
+        pb_fits = products / f"{name}.pb.fits"
+        self.casa.task("exportfits", imagename=f"{imagename}.pb", fitsimage=str(pb_fits), overwrite=True,
+                       _note="primary beam response")
+        return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits),
+                "imagename": str(imagename), "fits": str(fits_jy),
                 "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),
                 "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,
                 "tclean": _tclean_summary(summary), **stats}
@@ -186,7 +188,7 @@ class Imaging(Task):
         primary beam, and combine them: sum PB_i A_i / sum PB_i^2 (heuristics.imaging)."""
         from casatools import image
 
-        centre = (int(imsize) // 2)
+        centre = int(imsize) // 2
         pix = himg.pointing_pixels(geo.pointing_offsets_arcsec, centre, cell)
         radius = pb_fwhm / 2 * math.sqrt(math.log(1 / inp.pbmask) / math.log(2)) / cell
         per_niter = max(1000, int(niter) // len(pix))
@@ -220,10 +222,10 @@ class Imaging(Task):
                         ia.calcmask(f"'{imagename}.pb' >= {inp.pblimit}", name="mask0")
                 finally:
                     ia.close()
-        stops = [s.get("stopcode") for s in summaries if isinstance(s, dict)]
-        return {"stopcode": max(stops) if stops else None,
-                "iterdone": sum(int(s.get("iterdone", 0)) for s in summaries if isinstance(s, dict)),
-                "nmajordone": max((int(s.get("nmajordone", 0)) for s in summaries if isinstance(s, dict)), default=0)}
+        done = [s for s in summaries if isinstance(s, dict)]
+        return {"stopcode": max((s.get("stopcode") for s in done), default=None),
+                "iterdone": sum(int(s.get("iterdone", 0)) for s in done),
+                "nmajordone": max((int(s.get("nmajordone", 0)) for s in done), default=0)}
 
     # -- calibrators -------------------------------------------------------------
     def image_calibrators(self, run, inp: ImagingInputs, res: Results) -> list[dict[str, Any]]:
