@@ -35,6 +35,7 @@ def casa_image_plane(path: str | Path) -> dict[str, Any]:
         freq = float(cs.referencevalue(format="n", type="spectral")["numeric"][0])
         beam = ia.restoringbeam()
         unit = ia.brightnessunit()
+        epoch = cs.epoch()
         cs.done()
     finally:
         ia.close()
@@ -43,11 +44,20 @@ def casa_image_plane(path: str | Path) -> dict[str, Any]:
     if "major" not in beam:  # no beam (e.g. the .pb image)
         beam = {k: {"value": float("nan"), "unit": "arcsec"} for k in ("major", "minor")}
         beam["positionangle"] = {"value": float("nan"), "unit": "deg"}
-    return {"data": np.where(mask, data, np.nan), "cdelt_arcsec": np.degrees(inc[:2]) * 3600,
+    mjd_s = None
+    if isinstance(epoch, dict) and "m0" in epoch and epoch["m0"].get("value", 0) > 0:
+        mjd_s = float(epoch["m0"]["value"]) * (86400.0 if epoch["m0"].get("unit", "d") == "d" else 1.0)
+    return {"data": np.where(mask, data, np.nan), "cdelt_arcsec": np.degrees(inc[:2]) * 3600, "mjd_s": mjd_s,
             "refpix": refpix[:2], "freq_hz": freq, "unit": unit,
             "bmaj": float(beam["major"]["value"]) * (60.0 if beam["major"]["unit"] == "arcmin" else 1.0),
             "bmin": float(beam["minor"]["value"]) * (60.0 if beam["minor"]["unit"] == "arcmin" else 1.0),
             "bpa": float(beam["positionangle"]["value"])}
+
+
+def mjd_s_to_iso(mjd_s: float) -> str:
+    """MJD seconds as an ISO UTC date-time (to the second)."""
+    date = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=float(mjd_s))
+    return date.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def helioprojective_header(shape: tuple[int, int], refpix: np.ndarray, cdelt_arcsec: np.ndarray,

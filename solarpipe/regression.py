@@ -56,6 +56,11 @@ def extract(context: Context) -> dict[str, float]:
             for field, d in s.get("derived_fluxes", {}).items():
                 for spw, f in d.get("spw_flux_jy", {}).items():
                     out[f"{p}.flux.{field}.spw{spw}"] = f
+        elif st.task == "hsol_feather":
+            f = s.get("feathered", {})
+            for key in ("tp_k", "feathered_k"):
+                out[f"{p}.feather.central.{key}"] = f.get("central_mean", {}).get(key)
+            out[f"{p}.feather.overlap_ratio"] = f.get("overlap", {}).get("ratio")
         for key in ("rms_jy", "peak_jy", "dynamic_range"):
             for name, img in s.get("images", {}).items() if isinstance(s.get("images"), dict) else []:
                 if _num(img.get(key)) is not None:
@@ -146,10 +151,11 @@ DEFAULT_TOLERANCES: tuple[tuple[str, float], ...] = (
     (r"\.flux\.", 5e-3),
     (r"\.flagged\.|fraction_after", 0.02),
     (r"\.image\.", 0.05),
+    (r"\.feather\.", 0.01),
 )
 
 
-def run_small_recipe(workdir: Path, sim_dir: Path, recipe: str = "hsol_calimage") -> dict[str, float]:
+def run_small_recipe(workdir: Path, sim_dir: Path, recipe: str = "hsol_solar") -> dict[str, float]:
     """Simulate the 'small' EB (seed 0) and run ``recipe`` on it; return its figures."""
     from .recipe import load_recipe
     from .runner import new_context, run_recipe
@@ -163,7 +169,7 @@ def run_small_recipe(workdir: Path, sim_dir: Path, recipe: str = "hsol_calimage"
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m solarpipe.regression [--regenerate] [--expected FILE]``: run the small
-    EB through the calibration + imaging recipe and compare (or, on purpose, rewrite) the figures."""
+    EB through the hsol_solar recipe (calibration, imaging, feather) and compare (or, on purpose, rewrite) the figures."""
     import argparse
     import tempfile
 

@@ -48,7 +48,8 @@ def tiny_eb_clean(sim_eb_factory):
 
 @pytest.fixture(scope="session")
 def small_calimage(sim_eb_factory, tmp_path_factory):
-    """The `small` EB (noise, bad data) through the hsol_calimage recipe from Python:
+    """The `small` EB (noise, bad data) through the hsol_solar recipe (calibration, imaging,
+    feather with the simulator's TP map) from Python:
     (SimulatedEB, Context). Shared by the calibration and imaging tests."""
     from solarpipe.context import Context
     from solarpipe.recipe import load_recipe
@@ -56,5 +57,5 @@ def small_calimage(sim_eb_factory, tmp_path_factory):
 
     eb = sim_eb_factory(size="small", noise=True, bad_data=True)
     wd = tmp_path_factory.mktemp("calimage_small")
-    run_recipe(load_recipe("hsol_calimage"), new_context(wd), vis=str(eb.ms))
+    run_recipe(load_recipe("hsol_solar"), new_context(wd), vis=str(eb.ms))
     return eb, Context.load(wd)

@@ -417,6 +417,8 @@ def image_thumbnails(img: dict, outdir: Path) -> list[tuple[Path, str]]:
     out = []
     base = img["imagename"]
     for suffix, label in ((".image.pbcor", "image"), (".residual", "residual"), (".pb", "primary beam")):
+        if not Path(base + suffix).exists():
+            continue
         try:
             plane = casa_image_plane(base + suffix)
         except Exception:  # noqa: BLE001 - a missing product is shown as missing
@@ -448,4 +450,66 @@ def image_thumbnails(img: dict, outdir: Path) -> list[tuple[Path, str]]:
         caption = f"{img['name']}: {label}" + (f" (beam {img['beam_arcsec'][0]:.2f}\" x {img['beam_arcsec'][1]:.2f}\")"
                                                if suffix != ".pb" else "")
         out.append((path, caption))
+    return out
+
+
+def feather_plots(img: dict, tp_plane: dict, disc: dict, profiles: dict, outdir: Path) -> list[tuple[Path, str]]:
+    """hsol_feather: the TP map with its fitted limb and the interferometric field, radial
+    profiles (TP, interferometer only, feathered) and the sky amplitudes of both in the uv-plane."""
+    import numpy as np
+    from matplotlib.patches import Circle
+
+    from ..heuristics.feather import radial_profile
+
+    plt = _pyplot()
+    out = []
+    # TP map, offsets from the fitted Sun centre
+    data = tp_plane["data"].T
+    cdx, cdy = tp_plane["cdelt_arcsec"][:2]
+    ny, nx = data.shape
+    ext = [(-0.5 - disc["cx"]) * cdx, (nx - 0.5 - disc["cx"]) * cdx,
+           (-0.5 - disc["cy"]) * cdy, (ny - 0.5 - disc["cy"]) * cdy]
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), dpi=90)
+    im = ax.imshow(data, origin="lower", extent=ext, cmap="inferno")
+    fig.colorbar(im, ax=ax, label="K (TP calibration)")
+    ax.add_patch(Circle((0, 0), disc["radius_px"] * abs(cdx), fill=False, color="cyan", lw=0.8))
+    e, n = img["centre_offset_arcsec"]
+    ax.add_patch(Circle((e, n), 0.5 * img["cell_arcsec"] * len(profiles["feathered"]), fill=False,
+                        color="white", lw=1.0))
+    ax.set_xlabel("East offset from the Sun centre (arcsec)")
+    ax.set_ylabel("North offset (arcsec)")
+    ax.set_title(f"TP map, fitted limb (cyan), imaged field (white); shift "
+                 f"{img['tp_shift_arcsec'][0]:.1f}\", {img['tp_shift_arcsec'][1]:.1f}\"", fontsize=8)
+    path = outdir / f"{img['name']}_tp_map.png"
+    _save(fig, path)
+    out.append((path, f"TP map {Path(img['tp_map']).name}: fitted limb and the interferometric field"))
+    # radial profiles around the image centre
+    fig, ax = plt.subplots(figsize=(5.0, 3.4), dpi=90)
+    step = max(profiles["cell"] * 4, img["beam_arcsec"][0])
+    for key, colour in (("tp", "tab:green"), ("interferometer", "tab:blue"), ("feathered", "tab:red")):
+        r, m = radial_profile(np.asarray(profiles[key], float), profiles["centre"], profiles["cell"], step)
+        ax.plot(r, m, color=colour, label=key.replace("tp", "TP (regridded)"))
+    ax.set_xlabel("Distance from the image centre (arcsec)")
+    ax.set_ylabel("Mean brightness (K, RJ)")
+    ax.legend(fontsize=8)
+    path = outdir / f"{img['name']}_radial.png"
+    _save(fig, path)
+    out.append((path, "Azimuthally averaged brightness: TP, interferometer only, feathered"))
+    # uv-plane amplitudes
+    prof = img["overlap"].get("profile")
+    if prof:
+        fig, ax = plt.subplots(figsize=(5.0, 3.4), dpi=90)
+        uv = np.asarray(prof["uv_m"], float)
+        for key, colour in (("tp", "tab:green"), ("interferometer", "tab:blue")):
+            y = np.array([np.nan if v is None else v for v in prof[key]], float)
+            ax.semilogy(uv, y, color=colour, label="TP" if key == "tp" else key)
+        lo, hi = img["overlap"]["uv_range_m"]
+        ax.axvspan(lo, hi, color="grey", alpha=0.2, label="overlap")
+        ax.set_xlabel("uv distance (m)")
+        ax.set_ylabel("Sky amplitude (Jy, PB-weighted)")
+        ax.set_title(f"overlap ratio interferometer/TP {img['overlap']['ratio']:.2f}", fontsize=9)
+        ax.legend(fontsize=8)
+        path = outdir / f"{img['name']}_uv_overlap.png"
+        _save(fig, path)
+        out.append((path, "Sky amplitudes of TP and interferometer vs uv distance; grey: the overlap used for QA"))
     return out

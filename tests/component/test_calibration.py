@@ -25,7 +25,7 @@ STAGES = ["hsol_importdata", "hsol_flagdata", "hsol_ampcal", "hsol_fluxcalselect
 @pytest.fixture(scope="module")
 def calibrated(sim_eb_factory, tmp_path_factory, small_calimage):
     """The recipe from the CLI (the run the tests look at) and from Python (the
-    shared hsol_calimage run: the same calibration stages, then imaging)."""
+    shared hsol_solar run: the same calibration stages, then imaging and feather)."""
     eb = sim_eb_factory(size="small", noise=True, bad_data=True)
     cli = tmp_path_factory.mktemp("cal_cli")
     out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_calibration", "--vis", str(eb.ms),
@@ -51,7 +51,7 @@ def corrected(ctx: Context, spw: int, rows: np.ndarray):
 def test_recipe_runs_from_cli_and_python(calibrated):
     eb, cli, py = calibrated
     assert [s.task for s in cli.stages] == STAGES
-    assert [s.task for s in py.stages] == STAGES + ["hsol_imaging"]  # hsol_calimage
+    assert [s.task for s in py.stages] == STAGES + ["hsol_imaging", "hsol_feather"]  # hsol_solar
     for ctx in (cli, py):
         assert all(s.status == "ok" for s in ctx.stages)
         assert all(s.results["qa"] for s in ctx.stages)  # QA for every stage

@@ -1,7 +1,7 @@
 """hsol_imaging on simulated EBs with a known Sun (issue 7).
 
 The `small` EB (single pointing, 12m+7m, noise, bad data) goes through
-hsol_calimage (the calibration chain, then imaging) once per session; a tiny
+hsol_solar (the calibration chain, imaging, feather) once per session; a tiny
 3-pointing mosaic EB goes through the same recipe. No imaging parameter is given
 by hand. The mosaic is imaged pointing by pointing and combined linearly (the joint
 mosaic gridder diverged on these data, see heuristics.imaging.choose_gridder):
@@ -43,7 +43,7 @@ def truth_vs_image(eb, img):
 
 def test_imaging_stage_ran_with_decided_parameters(small_calimage):
     eb, ctx = small_calimage
-    stage = ctx.stages[-1]
+    stage = next(s for s in ctx.stages if s.task == "hsol_imaging")
     assert stage.task == "hsol_imaging" and stage.status == "ok" and stage.params == {}
     decided = {d["name"]: d for d in stage.results["decisions"]}
     for name in ("width", "cell", "imsize", "scales", "gridder", "expected_rms_jy", "threshold_jy", "niter",
