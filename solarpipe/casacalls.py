@@ -19,6 +19,10 @@ from typing import Any, Callable, Iterator
 LOG = logging.getLogger(__name__)
 
 COMMANDS_LOG = "casa_commands.log"
+#: comment prefixes the script generator (solarpipe.scriptgen) reads back from the log
+STAGE_MARK = "# --- stage "
+TOOL_MARK = "# casatools: "
+SHIPPED_MARK = "# shipped: "
 _HEADER = (
     "# solarpipe casa_commands.log: every CASA call of the run, in order.\n"
     "# Run from the working directory. Inside a CASA session the tasks are\n"
@@ -61,7 +65,7 @@ class CasaCalls:
             if new:
                 fh.write(_HEADER)
             if not self._comment_written:
-                fh.write(f"\n# --- stage {self.stage}: {self.task_name} ---\n")
+                fh.write(f"\n{STAGE_MARK}{self.stage}: {self.task_name} ---\n")
                 self._comment_written = True
             fh.write(text.rstrip("\n") + "\n")
 
@@ -103,8 +107,27 @@ class CasaCalls:
         self.record(code_repr, _note)
         return func(*args, **kwargs)
 
+    def run_code(self, make_code: Callable[..., str], /, *, _note: str = "", **params: Any) -> dict[str, Any]:
+        """Run the Python block ``make_code(**params)`` and record the same block with the
+        paths in ``params`` made relative to the working directory.
+
+        For steps done with casatools rather than a task (e.g. a table edit): the log,
+        and so the generated scripts, hold exactly the code that ran. The block must be
+        self-contained (its own imports; casatools/numpy only, never solarpipe).
+        Returns the block's namespace.
+        """
+        self.record(make_code(**self._relative(params)), _note)
+        namespace: dict[str, Any] = {"__name__": f"solarpipe_block_{make_code.__name__}"}
+        exec(compile(make_code(**params), f"<{make_code.__name__}>", "exec"), namespace)  # noqa: S102
+        return namespace
+
+    def ship(self, path: str | os.PathLike, description: str) -> None:
+        """Record that ``path`` (a table written by solarpipe outside any CASA task) is
+        delivered with the products: the script generator restores it from there."""
+        self._write(f"{SHIPPED_MARK}{self._relative(str(Path(path).resolve()))}  ({description})")
+
     @contextlib.contextmanager
     def tool(self, description: str) -> Iterator[None]:
         """Mark a block of casatools reads (not replayable) in the log as a comment."""
-        self._write(f"# casatools: {description}")
+        self._write(f"{TOOL_MARK}{description}")
         yield

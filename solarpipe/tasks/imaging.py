@@ -85,7 +85,7 @@ class Imaging(Task):
     def sun_imaging_ms(self, run, width: int) -> tuple[Path, SunGeometry]:
         """Split the calibrated on-Sun data (channel-averaged by ``width``) and re-centre
         their ephemeris (see module doc)."""
-        from ..ephemeris import ephemeris_fields, recentre_ephemeris
+        from ..ephemeris import ephemeris_fields, recentre_ephemeris_code
 
         wd = Path(self.context.workdir)
         out = wd / f"{run.name}.s{self.stage}.sun.ms"
@@ -101,8 +101,8 @@ class Imaging(Task):
         if fields:
             offs = np.array([f.offset_rad for f in fields])
             centre = (float(offs[:, 0].mean()), float(offs[:, 1].mean()))
-            with self.casa.tool("re-centre the Sun ephemeris on the observed region (imaging copy only)"):
-                recentre_ephemeris(out, centre)
+            self.casa.run_code(recentre_ephemeris_code, vis=str(out), centre_offset=centre,
+                               _note="re-centre the Sun ephemeris on the observed region (imaging copy only)")
             rel = np.degrees(offs - np.array(centre)) * 3600
             names = [f.name for f in fields]
         else:
