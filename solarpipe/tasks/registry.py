@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "hsol_gaincal": "solarpipe.tasks.gaincal:Gaincal",
     "hsol_applycal": "solarpipe.tasks.applycal:Applycal",
     "hsol_imaging": "solarpipe.tasks.imaging:Imaging",
+    "hsol_exportdata": "solarpipe.tasks.exportdata:ExportData",
 }
 
 
