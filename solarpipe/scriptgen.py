@@ -134,6 +134,7 @@ def _parse_block(number: int, task: str, lines: list[str]) -> StageBlock:
     block = StageBlock(number, task)
     starts = {stmt.lineno: stmt for stmt in tree.body}
     notes: list[str] = []
+    last_end = 0
     i = 1
     while i <= len(lines):
         line = lines[i - 1]
@@ -141,7 +142,13 @@ def _parse_block(number: int, task: str, lines: list[str]) -> StageBlock:
             stmt = starts[i]
             code = "\n".join(lines[stmt.lineno - 1:stmt.end_lineno])
             func, kwargs = _simple_call(stmt)
-            block.items.append(Statement(code, notes, func, kwargs))
+            last = block.items[-1] if block.items else None
+            if (kwargs is None and not notes and isinstance(last, Statement) and last.kwargs is None
+                    and last.code):  # one recorded block of code: keep it whole, blank lines included
+                last.code += "\n" * (stmt.lineno - last_end) + code
+            else:
+                block.items.append(Statement(code, notes, func, kwargs))
+            last_end = stmt.end_lineno
             notes = []
             i = stmt.end_lineno + 1  # type: ignore[operator]
             continue
@@ -319,11 +326,11 @@ def _render_step(n: int, title: str, block: StageBlock, stage: dict[str, Any], i
     for item in block.items:
         if isinstance(item, Marker):
             if item.kind == "shipped":
-                body.append(f"# {_comment(item.path)}: {_comment(item.text)}")
-                body.append(f"# (made by solarpipe outside CASA tasks; restored from the delivered archive)")
+                body.append(f"# {_comment(item.path)}: {_comment(item.text)};")
+                body.append("# written by solarpipe outside CASA tasks: restored from the delivered archive")
                 body.append(f"restore_shipped({item.path!r})")
             else:
-                body.append(f"# solarpipe, not a CASA step (nothing to repeat): {_comment(item.text)}")
+                body.append(f"# solarpipe (Python, not a CASA task): {_comment(item.text)}")
             continue
         if item.kwargs is None:
             body.extend(f"# {_comment(note)}" for note in item.notes)
