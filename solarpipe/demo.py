@@ -9,7 +9,7 @@ from typing import Callable
 LOG = logging.getLogger(__name__)
 
 #: the most complete recipe that exists; grows as stages land
-DEMO_RECIPE = "hsol_calimage"
+DEMO_RECIPE = "hsol_calimage_export"
 
 
 def run_demo(workdir: Path, size: str = "tiny", progress: Callable[[str], None] = print) -> int:
