@@ -87,19 +87,23 @@ class CasaCalls:
         import casatasks
 
         func: Callable[..., Any] = getattr(casatasks, casa_task)
-        line = self.format_call(casa_task, kwargs)
-        comment = _note
-        if comment:
-            self._write(f"# {comment}")
-        self._write(line)
-        LOG.info("stage %d %s: %s", self.stage, self.task_name, line)
+        line = self._log_call(casa_task, kwargs, _note)
         t0 = time.perf_counter()
         try:
             result = func(**kwargs)
         finally:
-            self.calls.append({"code": line, "comment": comment,
+            self.calls.append({"code": line, "comment": _note,
                                "seconds": round(time.perf_counter() - t0, 3)})
         return result
+
+    def _log_call(self, casa_task: str, kwargs: dict[str, Any], note: str, where: str = "") -> str:
+        """Write a call (and its note) to the log; returns its line."""
+        line = self.format_call(casa_task, kwargs)
+        if note:
+            self._write(f"# {note}")
+        self._write(line)
+        LOG.info("stage %d %s%s: %s", self.stage, self.task_name, where, line)
+        return line
 
     def tasks_in_fresh_process(self, calls: Sequence[tuple[str, dict[str, Any], str]]) -> list[Any]:
         """Run casatasks calls ``(task, kwargs, note)``, in order, in one newly spawned
@@ -112,13 +116,7 @@ class CasaCalls:
         """
         from .parallel import Job, run_in_fresh_process
 
-        lines = []
-        for casa_task, kwargs, note in calls:
-            lines.append(self.format_call(casa_task, kwargs))
-            if note:
-                self._write(f"# {note}")
-            self._write(lines[-1])
-            LOG.info("stage %d %s (fresh process): %s", self.stage, self.task_name, lines[-1])
+        lines = [self._log_call(casa_task, kwargs, note, " (fresh process)") for casa_task, kwargs, note in calls]
         t0 = time.perf_counter()
         outcome = run_in_fresh_process(Job(f"stage {self.stage} {self.task_name}", run_casa_tasks,
                                            ([(t, k) for t, k, _ in calls],)))

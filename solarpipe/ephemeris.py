@@ -76,29 +76,12 @@ def position_at(path: str | Path, mjd_s: float) -> tuple[float, float]:
     return float(ra % (2 * np.pi)), float(dec)
 
 
-def recentre_ephemeris(vis: str | Path, centre_offset: tuple[float, float]) -> Path | None:
-    """Move the ephemeris of every ephemeris field of ``vis`` by ``centre_offset``
-    (lon, lat radians) and make the fields' offsets relative to it.
-
-    Writes FIELD/EPHEM<k>_centred.tab (a copy of the first table with shifted RA/DEC)
-    and points the fields to it. Returns the new table (None: no ephemeris field).
-    The work is the code block of :func:`recentre_ephemeris_code` (what the task
-    records for the generated scripts).
-    """
-    namespace: dict = {}
-    exec(compile(recentre_ephemeris_code(str(vis), centre_offset), "<recentre_ephemeris>", "exec"),  # noqa: S102
-         namespace)
-    new = namespace["recentred_table"]
-    if new is not None:
-        LOG.info("ephemeris of %s re-centred by (%.1f, %.1f) arcsec", vis,
-                 *(np.degrees(np.array(centre_offset)) * 3600))
-    return Path(new) if new else None
-
-
 def recentre_ephemeris_code(vis: str, centre_offset: tuple[float, float]) -> str:
-    """The self-contained casatools/numpy block that re-centres the ephemeris of ``vis``
-    (see :func:`recentre_ephemeris`); the pipeline runs it and records it verbatim, so
-    the imaging script repeats it without solarpipe."""
+    """The self-contained casatools/numpy block that moves the ephemeris of every ephemeris
+    field of ``vis`` by ``centre_offset`` (lon, lat radians) and makes the fields' offsets
+    relative to it: FIELD/EPHEM<k>_centred.tab, a copy of the first table with shifted
+    RA/DEC, becomes the fields' ephemeris. The pipeline runs this block and records it
+    verbatim (CasaCalls.run_code), so the imaging script repeats it without solarpipe."""
     shift_source = inspect.getsource(casa_shift)
     lon, lat = (float(c) for c in centre_offset)
     return f'''import glob, math, os, shutil

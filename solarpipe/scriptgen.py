@@ -36,6 +36,7 @@ from typing import Any, Iterable
 
 from .casacalls import SHIPPED_MARK, STAGE_MARK, TOOL_MARK
 from .errors import BadInputError
+from .tasks.imaging import IMAGE_SUFFIXES
 
 CALIBRATION_SCRIPT = "scriptForCalibration.py"
 IMAGING_SCRIPT = "scriptForImaging.py"
@@ -48,9 +49,6 @@ OUTPUT_PARAMS = {"gencal": ("caltable",), "gaincal": ("caltable",), "bandpass": 
                  "fluxscale": ("fluxtable",), "split": ("outputvis",), "mstransform": ("outputvis",),
                  "importasdm": ("vis",), "shutil.copytree": ("dst",), "exportfits": ("fitsimage",),
                  "imregrid": ("output",), "feather": ("imagename",), "immath": ("outfile",)}
-#: the products of one tclean imagename (removed before tclean, so a re-run starts clean)
-TCLEAN_SUFFIXES = (".image", ".image.pbcor", ".residual", ".model", ".psf", ".pb", ".sumwt", ".mask",
-                   ".weight")
 #: decision names that set a differently named task parameter
 DECISION_PARAMS = {"threshold_jy": "threshold"}
 _STAGE_RE = re.compile(re.escape(STAGE_MARK) + r"(\d+): (\S+) ---\s*$")
@@ -395,7 +393,7 @@ def _prepare_outputs(func: str, kwargs: dict[str, Any], made_dirs: set[str]) -> 
     lines = []
     outputs = [kwargs[p] for p in OUTPUT_PARAMS.get(func, ()) if isinstance(kwargs.get(p), str) and kwargs[p]]
     if func == "tclean" and kwargs.get("imagename"):
-        outputs += [kwargs["imagename"] + s for s in TCLEAN_SUFFIXES]
+        outputs += [kwargs["imagename"] + s for s in IMAGE_SUFFIXES]  # as the pipeline removes them
     for path in outputs:
         parent = os.path.dirname(path)
         if parent and parent not in made_dirs:
