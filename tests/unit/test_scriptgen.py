@@ -177,3 +177,28 @@ def test_qa2_report_has_every_stage_with_a_verdict():
                                                   (0.2, False, "fail"), (1.0, True, "fail"), (None, False, "n/a")])
 def test_qa2_verdict(score, failed, verdict):
     assert qa2_verdict(score, failed) == verdict
+
+
+def test_a_run_without_imaging_gives_an_empty_imaging_script():
+    scripts = generate_scripts(LOG, ScriptInputs(eb_name="uid___A002_X1_X2", raw_vis=RAW, stages=STAGES[:3],
+                                                 script_of_task=SCRIPT_OF))
+    namespace: dict = {}
+    body = scripts[IMAGING_SCRIPT].split("step_title = {")[1]
+    exec("step_title = {" + body.replace("mysteps", "_undefined_steps"), namespace)  # no CASA needed
+    assert namespace["step_title"] == {} and namespace["thesteps"] == []
+
+
+def test_run_code_runs_absolute_and_records_relative(tmp_path):
+    from solarpipe.casacalls import COMMANDS_LOG, CasaCalls
+
+    def make(vis: str, factor: float) -> str:
+        return f"result = ({vis!r}, {factor!r} * 2)\n"
+
+    casa = CasaCalls(tmp_path, 3, "hsol_x")
+    ns = casa.run_code(make, vis=str(tmp_path / "a.ms"), factor=0.25, _note="a python step")
+    casa.ship(tmp_path / "t.tsystant", "written by solarpipe")
+    assert ns["result"] == (str(tmp_path.resolve() / "a.ms"), 0.5)
+    log = (tmp_path / COMMANDS_LOG).read_text()
+    assert "# a python step\nresult = ('a.ms', 0.25 * 2)\n" in log and str(tmp_path) not in log
+    block = parse_commands_log(log)[3]
+    assert block.shipped == ["t.tsystant"] and block.items[0].code == "result = ('a.ms', 0.25 * 2)"
