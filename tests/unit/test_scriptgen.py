@@ -104,7 +104,7 @@ def test_scripts_are_portable_valid_python_in_steps():
         assert "casa_config.measurespath = casadata.datapath" in text
         assert "thesteps = mysteps" in text
     assert "shutil.copytree(src=raw_vis, dst='uid___A002_X1_X2.ms', symlinks=True)" in cal
-    assert "raw_vis = 'uid___A002_X1_X2.ms'" in cal
+    assert "raw_vis = os.path.join(delivery_dir, \"raw\", 'uid___A002_X1_X2.ms')" in cal
     assert "listobs(" not in cal and "mode='summary'" not in cal  # report-only calls left out
     assert "restore_shipped('uid___A002_X1_X2.s2.tsystant')" in cal
     assert "old.tsys" not in cal and "failed.b" not in cal  # superseded block, failed stage
@@ -202,3 +202,19 @@ def test_run_code_runs_absolute_and_records_relative(tmp_path):
     assert "# a python step\nresult = ('a.ms', 0.25 * 2)\n" in log and str(tmp_path) not in log
     block = parse_commands_log(log)[3]
     assert block.shipped == ["t.tsystant"] and block.items[0].code == "result = ('a.ms', 0.25 * 2)"
+
+
+def test_the_scripts_never_remove_the_raw_eb(tmp_path, monkeypatch):
+    """Run from the raw EB's own directory, the working copy would replace it: refused."""
+    header = generate_scripts(LOG, _inputs())[CALIBRATION_SCRIPT].split("step_title = {")[0]
+    helpers = header[header.index("def remove_outputs"):]
+    raw = tmp_path / "uid___A002_X1_X2.ms"
+    raw.mkdir()
+    (tmp_path / "old.tsys").mkdir()
+    monkeypatch.chdir(tmp_path)
+    ns = {"os": __import__("os"), "shutil": __import__("shutil"), "tarfile": None, "raw_vis": str(raw)}
+    exec(helpers, ns)
+    with pytest.raises(RuntimeError, match="is the raw EB"):
+        ns["remove_outputs"]("uid___A002_X1_X2.ms")
+    ns["remove_outputs"]("old.tsys")
+    assert raw.is_dir() and not (tmp_path / "old.tsys").exists()
