@@ -219,7 +219,11 @@ def _render_script(script: str, stages: list[dict[str, Any]], blocks: dict[int, 
         body.extend(_render_step(n, title, block, st, inputs, made_dirs))
     what = "calibration" if script == CALIBRATION_SCRIPT else "imaging"
     text = _header(script, what, titles, inputs) + "\n".join(body) + "\n"
-    compile(text, script, "exec")  # a generated script is always valid Python
+    tree = ast.parse(text, script)  # a generated script is always valid Python ...
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    if any(name.split(".")[0] == "solarpipe" for name in imported):  # ... that runs without solarpipe
+        raise BadInputError(f"{script}: a recorded step imports solarpipe; the scripts must run without it")
     problems = find_absolute_paths(text)
     if problems:
         raise BadInputError(f"{script}: absolute paths of this machine would be written into the "

@@ -126,6 +126,9 @@ def test_absolute_paths_other_than_the_raw_eb_are_refused():
     bad = LOG.replace("fitsimage='products/sun.fits'", "fitsimage='/home/analyst/sun.fits'")
     with pytest.raises(BadInputError, match=r"stage 4 \(hsol_imaging\).*fitsimage"):
         generate_scripts(bad, _inputs())
+    with pytest.raises(BadInputError, match="imports solarpipe"):
+        generate_scripts(LOG.replace("import math\n", "import math\nfrom solarpipe.heuristics import tant\n"),
+                         _inputs())
     with pytest.raises(BadInputError, match="stage 2"):
         parse_commands_log(LOG.replace("# Tsys from the SYSCAL table\n", "gencal(\n"))
 
