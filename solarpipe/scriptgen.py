@@ -64,6 +64,17 @@ class RawVis:
 
 
 @dataclass
+class DeliveredInput:
+    """Stands for an input file from outside the working directory (e.g. a total-power
+    map) that the delivery carries: rendered as a path under ``delivery_dir``."""
+
+    path: str  # relative to the delivery
+
+    def __repr__(self) -> str:
+        return f"os.path.join(delivery_dir, {self.path!r})"
+
+
+@dataclass
 class Statement:
     """One recorded Python statement with the comment lines written just before it."""
 
@@ -191,6 +202,8 @@ class ScriptInputs:
     script_of_task: dict[str, str]  # task -> CALIBRATION_SCRIPT | IMAGING_SCRIPT ('' = in neither)
     titles: dict[str, str] = field(default_factory=dict)  # task -> step title
     shipped_archives: list[str] = field(default_factory=list)  # archives (relative to the delivery)
+    #: absolute input paths outside the working directory -> where the delivery carries them
+    delivered_inputs: dict[str, str] = field(default_factory=dict)
     pipeline_version: str = ""
     casa_versions: dict[str, str] = field(default_factory=dict)
 
@@ -381,17 +394,37 @@ def _report_only(stmt: Statement) -> bool:
 
 
 def _portable_kwargs(stmt: Statement, n: int, task: str, inputs: ScriptInputs) -> dict[str, Any]:
-    """The call's arguments with the raw EB's path as ``raw_vis``; any other absolute path
-    is an error naming the stage and the parameter."""
+    """The call's arguments with the raw EB's path as ``raw_vis`` and delivered inputs under
+    ``delivery_dir``; any other absolute path is an error naming the stage and the parameter."""
     raw = os.path.normpath(inputs.raw_vis)
+    delivered = {os.path.normpath(k): v for k, v in inputs.delivered_inputs.items()}
     out = {}
     for k, v in (stmt.kwargs or {}).items():
         if isinstance(v, str) and v.startswith("/"):
-            if os.path.normpath(v) != raw:
+            if os.path.normpath(v) == raw:
+                v = RawVis()
+            elif os.path.normpath(v) in delivered:
+                v = DeliveredInput(delivered[os.path.normpath(v)])
+            else:
                 raise BadInputError(f"casa_commands.log, stage {n} ({task}): {stmt.func}({k}={v!r}) is an "
-                                    "absolute path outside the working directory; the scripts cannot use it")
-            v = RawVis()
+                                    "absolute path outside the working directory that the delivery does not "
+                                    "carry; the scripts cannot use it")
         out[k] = v
+    return out
+
+
+def external_inputs(log_text: str, stages: Iterable[dict[str, Any]], raw_vis: str) -> list[str]:
+    """Absolute paths (outside the working directory) that completed stages' calls read,
+    other than the raw EB: the inputs a delivery must carry (e.g. a total-power map)."""
+    blocks = parse_commands_log(log_text)
+    ok = {int(s["number"]) for s in stages if s.get("status") == "ok"}
+    raw = os.path.normpath(raw_vis)
+    out: list[str] = []
+    for n in sorted(ok & set(blocks)):
+        for stmt in blocks[n].calls():
+            for v in (stmt.kwargs or {}).values():
+                if isinstance(v, str) and v.startswith("/") and os.path.normpath(v) != raw and v not in out:
+                    out.append(v)
     return out
 
 

@@ -10,6 +10,8 @@ ALMA delivery:
     script/scriptForImaging.py       the raw EB (solarpipe.scriptgen)
     product/                         FITS images (and cubes, feathered images when those
                                      stages ran), the power/Tant CSV
+    inputs/                          inputs from outside the working directory that the
+                                     scripts read (e.g. a total-power map), if any
     log/casa_commands.log, log/context.json, log/weblog.tgz
     qa/qa2_report.json, qa/qa2_report.xml, qa/qa2_summary.html
     manifest.json                    size and SHA-256 of every file, verified after writing
@@ -35,7 +37,7 @@ from ..manifest import MANIFEST, verify_manifest, write_manifest
 from ..qa import QAScore
 from ..qa2report import build_report, write_report
 from ..scriptgen import (CALIBRATION_SCRIPT, IMAGING_SCRIPT, ScriptInputs, applycal_instructions, caltables_of,
-                         generate_scripts)
+                         external_inputs, generate_scripts)
 from ..task import Results, Task, TaskInputs
 
 LOG = logging.getLogger(__name__)
@@ -92,9 +94,22 @@ class ExportData(Task):
         _tar(workdir, tables, out / archive)
         (out / f"calibration/{eb}.applycal.txt").write_text(applycal_instructions(log_text, stages, eb))
 
+        # inputs from outside the working directory that the scripts read (e.g. a TP map)
+        delivered = {}
+        raw_vis = run.source_vis or run.vis
+        for path in external_inputs(log_text, stages, raw_vis):
+            src = Path(path)
+            if not src.exists():
+                raise BadInputError(f"{path}: an input the run read (recorded in {COMMANDS_LOG}) no longer "
+                                    "exists; the delivery cannot carry it")
+            name = src.name if f"inputs/{src.name}" not in delivered.values() else f"{len(delivered)}_{src.name}"
+            delivered[path] = f"inputs/{name}"
+            (out / "inputs").mkdir(exist_ok=True)
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, out / delivered[path])
+
         # scripts
         scripts = generate_scripts(log_text, ScriptInputs(
-            eb_name=eb, raw_vis=run.source_vis or run.vis, stages=stages,
+            eb_name=eb, raw_vis=raw_vis, stages=stages, delivered_inputs=delivered,
             script_of_task={s["task"]: script_for_task(s["task"]) for s in stages},
             titles={s["task"]: step_title(s["task"]) for s in stages}, shipped_archives=[archive],
             pipeline_version=__version__, casa_versions=self.context.casa_versions))

@@ -11,7 +11,8 @@ from solarpipe.manifest import verify_manifest, write_manifest
 from solarpipe.qa import qa2_verdict
 from solarpipe.qa2report import build_report, report_html, report_xml
 from solarpipe.scriptgen import (CALIBRATION_SCRIPT, IMAGING_SCRIPT, ScriptInputs, applycal_instructions,
-                                 caltables_of, decided_value_used, find_absolute_paths, generate_scripts,
+                                 caltables_of, decided_value_used, external_inputs, find_absolute_paths,
+                                 generate_scripts,
                                  parse_commands_log)
 
 RAW = "/data/raw/uid___A002_X1_X2.ms"
@@ -122,10 +123,14 @@ def test_scripts_are_portable_valid_python_in_steps():
     assert '    def shift(x):\n        """a helper the pipeline ran"""\n        return math.cos(x)\n' in img
 
 
-def test_absolute_paths_other_than_the_raw_eb_are_refused():
+def test_absolute_paths_other_than_the_raw_eb_are_refused_unless_delivered():
     bad = LOG.replace("fitsimage='products/sun.fits'", "fitsimage='/home/analyst/sun.fits'")
     with pytest.raises(BadInputError, match=r"stage 4 \(hsol_imaging\).*fitsimage"):
         generate_scripts(bad, _inputs())
+    tp = LOG.replace("# --- stage 5", "importfits(fitsimage='/data/tp/tp_map.fits', imagename='tp.image')\n\n# --- stage 5")
+    assert external_inputs(tp, STAGES, RAW) == ["/data/tp/tp_map.fits"]
+    img = generate_scripts(tp, _inputs(delivered_inputs={"/data/tp/tp_map.fits": "inputs/tp_map.fits"}))[IMAGING_SCRIPT]
+    assert "importfits(fitsimage=os.path.join(delivery_dir, 'inputs/tp_map.fits'), imagename='tp.image')" in img
     with pytest.raises(BadInputError, match="imports solarpipe"):
         generate_scripts(LOG.replace("import math\n", "import math\nfrom solarpipe.heuristics import tant\n"),
                          _inputs())
