@@ -16,8 +16,8 @@ ALMA delivery:
     qa/qa2_report.json, qa/qa2_report.xml, qa/qa2_summary.html
     manifest.json                    size and SHA-256 of every file, verified after writing
 
-Nothing in the working directory is changed; a previous delivery in the same
-place is replaced.
+Nothing in the working directory is changed. The delivery is built in
+``.<outdir>.partial`` and replaces an earlier delivery only once complete.
 """
 from __future__ import annotations
 
@@ -80,7 +80,12 @@ class ExportData(Task):
             raise BadInputError(f"{log_path}: no recorded CASA calls; run the pipeline stages before "
                                 "hsol_exportdata")
         log_text = log_path.read_text()
-        out = self.delivery_dir(workdir, inp.outdir)
+        final = self.delivery_dir(workdir, inp.outdir)
+        out = final.with_name(f".{final.name}.partial")  # built aside, swapped in when complete
+        if out.exists():
+            shutil.rmtree(out)
+        for sub in SUBDIRS:
+            (out / sub).mkdir(parents=True)
         stages = [s.to_dict() for s in self.context.stages if s.task != self.name]
         eb = run.name
 
@@ -126,11 +131,15 @@ class ExportData(Task):
             _tar(workdir, ["weblog"], out / "log" / "weblog.tgz")
 
         # QA (this stage's own checks go into the report too), then the manifest, verified
-        scores = self.export_checks(out, scripts, tables, products, stages)
+        scores = self.export_checks(scripts, tables, products, stages)
         this_stage = {"number": self.stage, "task": self.name, "status": "ok",
                       "results": {"qa": [q.to_dict() for q in scores]}}
         write_report(build_report(self.context.to_dict(), [this_stage]), out / "qa")
         write_manifest(out, {"eb": eb, "pipeline_version": __version__})
+        if final.exists():
+            shutil.rmtree(final)
+        out.rename(final)
+        out = final
         problems = verify_manifest(out)
         if problems:
             raise RuntimeError(f"{out / MANIFEST}: the delivery does not match its manifest: {problems[:5]}")
@@ -142,20 +151,17 @@ class ExportData(Task):
 
     @staticmethod
     def delivery_dir(workdir: Path, outdir: str) -> Path:
-        """The (emptied) delivery directory; refuses to empty a directory that is not a delivery."""
+        """Where the delivery goes: a new directory or an earlier delivery (replaced once the
+        new one is complete); never the working directory or another non-empty directory."""
         out = (workdir / outdir).resolve()
         if out == workdir or workdir.is_relative_to(out):
             raise BadInputError(f"hsol_exportdata: outdir {outdir!r} would replace the working directory")
-        if out.exists():
-            if any(out.iterdir()) and not (out / MANIFEST).exists():
-                raise BadInputError(f"{out} exists and is not a solarpipe delivery (no {MANIFEST}); "
-                                    "choose another outdir")
-            shutil.rmtree(out)
-        for sub in SUBDIRS:
-            (out / sub).mkdir(parents=True)
+        if out.exists() and any(out.iterdir()) and not (out / MANIFEST).exists():
+            raise BadInputError(f"{out} exists and is not a solarpipe delivery (no {MANIFEST}); "
+                                "choose another outdir")
         return out
 
-    def export_checks(self, out: Path, scripts: dict[str, str], tables: list[str], products: list[Path],
+    def export_checks(self, scripts: dict[str, str], tables: list[str], products: list[Path],
                       stages: list[dict[str, Any]]) -> list[QAScore]:
         """QA of the delivery: scripts valid and portable, caltables and images present."""
         # the generator refuses to write a script that does not compile or holds an absolute path
