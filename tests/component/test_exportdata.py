@@ -299,3 +299,10 @@ def test_solarpipe_export_cli(exported, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "solarpipe", "export", "--workdir", str(wd), "--outdir", "."],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "would replace the working directory" in bad.stderr
+    # a caltable gone: the export stops naming it, the earlier delivery stays whole
+    table = next(wd.glob("*.bandpass.b"))
+    shutil.rmtree(table)
+    bad = subprocess.run([sys.executable, "-m", "solarpipe", "export", "--workdir", str(wd), "--outdir", "pkg"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and table.name in bad.stderr and "missing" in bad.stderr
+    assert verify_manifest(wd / "pkg") == []
