@@ -14,11 +14,15 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 LOG = logging.getLogger(__name__)
 
 COMMANDS_LOG = "casa_commands.log"
+#: comment prefixes the script generator (solarpipe.scriptgen) reads back from the log
+STAGE_MARK = "# --- stage "
+TOOL_MARK = "# casatools: "
+SHIPPED_MARK = "# shipped: "
 _HEADER = (
     "# solarpipe casa_commands.log: every CASA call of the run, in order.\n"
     "# Run from the working directory. Inside a CASA session the tasks are\n"
@@ -61,7 +65,7 @@ class CasaCalls:
             if new:
                 fh.write(_HEADER)
             if not self._comment_written:
-                fh.write(f"\n# --- stage {self.stage}: {self.task_name} ---\n")
+                fh.write(f"\n{STAGE_MARK}{self.stage}: {self.task_name} ---\n")
                 self._comment_written = True
             fh.write(text.rstrip("\n") + "\n")
 
@@ -83,19 +87,45 @@ class CasaCalls:
         import casatasks
 
         func: Callable[..., Any] = getattr(casatasks, casa_task)
-        line = self.format_call(casa_task, kwargs)
-        comment = _note
-        if comment:
-            self._write(f"# {comment}")
-        self._write(line)
-        LOG.info("stage %d %s: %s", self.stage, self.task_name, line)
+        line = self._log_call(casa_task, kwargs, _note)
         t0 = time.perf_counter()
         try:
             result = func(**kwargs)
         finally:
-            self.calls.append({"code": line, "comment": comment,
+            self.calls.append({"code": line, "comment": _note,
                                "seconds": round(time.perf_counter() - t0, 3)})
         return result
+
+    def _log_call(self, casa_task: str, kwargs: dict[str, Any], note: str, where: str = "") -> str:
+        """Write a call (and its note) to the log; returns its line."""
+        line = self.format_call(casa_task, kwargs)
+        if note:
+            self._write(f"# {note}")
+        self._write(line)
+        LOG.info("stage %d %s%s: %s", self.stage, self.task_name, where, line)
+        return line
+
+    def tasks_in_fresh_process(self, calls: Sequence[tuple[str, dict[str, Any], str]]) -> list[Any]:
+        """Run casatasks calls ``(task, kwargs, note)``, in order, in one newly spawned
+        process, recorded as usual; returns their results.
+
+        For tclean's multiscale clean of the Sun: its result depends on what ran
+        before in the same process (measured: ~1e-3 of the peak after the calibration
+        chain, bit-identical between fresh processes), so the pipeline cleans in a
+        fresh process, as the imaging script does when run in a new session.
+        """
+        from .parallel import Job, run_in_fresh_process
+
+        lines = [self._log_call(casa_task, kwargs, note, " (fresh process)") for casa_task, kwargs, note in calls]
+        t0 = time.perf_counter()
+        outcome = run_in_fresh_process(Job(f"stage {self.stage} {self.task_name}", run_casa_tasks,
+                                           ([(t, k) for t, k, _ in calls],)))
+        seconds = round((time.perf_counter() - t0) / max(1, len(calls)), 3)
+        self.calls.extend({"code": line, "comment": note, "seconds": seconds}
+                          for line, (_, _, note) in zip(lines, calls))
+        if not outcome.ok:
+            raise RuntimeError(f"{outcome.error}\n(in a fresh process)\n{outcome.traceback}")
+        return outcome.value
 
     def python(self, code_repr: str, func: Callable[..., Any], /, *args: Any,
                _note: str = "", **kwargs: Any) -> Any:
@@ -103,8 +133,34 @@ class CasaCalls:
         self.record(code_repr, _note)
         return func(*args, **kwargs)
 
+    def run_code(self, make_code: Callable[..., str], /, *, _note: str = "", **params: Any) -> dict[str, Any]:
+        """Run the Python block ``make_code(**params)`` and record the same block with the
+        paths in ``params`` made relative to the working directory.
+
+        For steps done with casatools rather than a task (e.g. a table edit): the log,
+        and so the generated scripts, hold exactly the code that ran. The block must be
+        self-contained (its own imports; casatools/numpy only, never solarpipe).
+        Returns the block's namespace.
+        """
+        self.record(make_code(**self._relative(params)), _note)
+        namespace: dict[str, Any] = {"__name__": f"solarpipe_block_{make_code.__name__}"}
+        exec(compile(make_code(**params), f"<{make_code.__name__}>", "exec"), namespace)  # noqa: S102
+        return namespace
+
+    def ship(self, path: str | os.PathLike, description: str) -> None:
+        """Record that ``path`` (a table written by solarpipe outside any CASA task) is
+        delivered with the products: the script generator restores it from there."""
+        self._write(f"{SHIPPED_MARK}{self._relative(str(Path(path).resolve()))}  ({description})")
+
     @contextlib.contextmanager
     def tool(self, description: str) -> Iterator[None]:
         """Mark a block of casatools reads (not replayable) in the log as a comment."""
-        self._write(f"# casatools: {description}")
+        self._write(f"{TOOL_MARK}{description}")
         yield
+
+
+def run_casa_tasks(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """Run casatasks calls in order (a worker job of CasaCalls.tasks_in_fresh_process)."""
+    import casatasks
+
+    return [getattr(casatasks, name)(**kwargs) for name, kwargs in calls]

@@ -1,4 +1,4 @@
-"""The ``solarpipe`` command: run, resume, tasks, weblog, simulate, demo.
+"""The ``solarpipe`` command: run, resume, export, tasks, weblog, simulate, demo.
 
 Exit codes: 0 ok, 1 a stage failed, 2 bad input (nothing ran, or the run
 stopped before the bad stage; nothing already written is lost).
@@ -46,6 +46,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     resume(Path(args.workdir).resolve(), progress=_progress)
     _progress(f"weblog: {Path(args.workdir).resolve() / 'weblog' / 'index.html'}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """hsol_exportdata as the next stage of the run in --workdir (its context continues)."""
+    from .context import Context
+    from .runner import run_stage
+
+    workdir = Path(args.workdir).resolve()
+    ctx = Context.load(workdir)
+    run_stage(ctx, "hsol_exportdata", {"outdir": args.outdir, "weblog": not args.no_weblog}, progress=_progress)
+    _progress(f"delivery: {(workdir / args.outdir).resolve()} (manifest.json verified)")
     return EXIT_OK
 
 
@@ -119,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("resume", help="continue a run after its last completed stage")
     s.add_argument("--workdir", default=".", help="working directory of the run")
     s.set_defaults(func=cmd_resume)
+
+    e = sub.add_parser("export", help="write the delivery of a run: caltables, applycal instructions, "
+                       "scriptForCalibration.py / scriptForImaging.py, FITS, weblog, QA2 report, manifest")
+    e.add_argument("--workdir", default=".", help="working directory of the run")
+    e.add_argument("--outdir", default="delivery", help="delivery directory, relative to the working "
+                   "directory (default: delivery)")
+    e.add_argument("--no-weblog", action="store_true", help="leave the weblog out of the delivery")
+    e.set_defaults(func=cmd_export)
 
     t = sub.add_parser("tasks", help="list tasks and their parameters")
     t.set_defaults(func=cmd_tasks)

@@ -11,8 +11,8 @@ convention. Never applied to the raw data or the calibrated working MS.
 """
 from __future__ import annotations
 
+import inspect
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,52 +76,59 @@ def position_at(path: str | Path, mjd_s: float) -> tuple[float, float]:
     return float(ra % (2 * np.pi)), float(dec)
 
 
-def recentre_ephemeris(vis: str | Path, centre_offset: tuple[float, float]) -> Path | None:
-    """Move the ephemeris of every ephemeris field of ``vis`` by ``centre_offset``
-    (lon, lat radians) and make the fields' offsets relative to it.
+def recentre_ephemeris_code(vis: str, centre_offset: tuple[float, float]) -> str:
+    """The self-contained casatools/numpy block that moves the ephemeris of every ephemeris
+    field of ``vis`` by ``centre_offset`` (lon, lat radians) and makes the fields' offsets
+    relative to it: FIELD/EPHEM<k>_centred.tab, a copy of the first table with shifted
+    RA/DEC, becomes the fields' ephemeris. The pipeline runs this block and records it
+    verbatim (CasaCalls.run_code), so the imaging script repeats it without solarpipe."""
+    shift_source = inspect.getsource(casa_shift)
+    lon, lat = (float(c) for c in centre_offset)
+    return f'''import glob, math, os, shutil
+import numpy as np
+from casatools import table as casa_table
 
-    Writes FIELD/EPHEM<k>_centred.tab (a copy of the first table with shifted RA/DEC)
-    and points the fields to it. Returns the new table (None: no ephemeris field).
-    """
-    from casatools import table
+{shift_source}
 
-    fields = ephemeris_fields(vis)
+def recentre_ephemeris(vis, centre_offset):
+    """Move the Sun ephemeris of the ephemeris fields of vis by centre_offset (lon, lat rad)
+    and make the fields' offsets relative to it (imaging copy only); returns the new table."""
+    tb = casa_table()
+    tb.open(os.path.join(vis, 'FIELD'))
+    eph = tb.getcol('EPHEMERIS_ID') if 'EPHEMERIS_ID' in tb.colnames() else None
+    phase = tb.getcol('PHASE_DIR')
+    tb.close()
+    fields = []
+    for i, e in enumerate([] if eph is None else eph):
+        tabs = sorted(glob.glob(os.path.join(vis, 'FIELD', 'EPHEM%d_*.tab' % e))) if e >= 0 else []
+        if tabs:
+            fields.append((i, tabs[0], (float(phase[0, 0, i]), float(phase[1, 0, i]))))
     if not fields:
         return None
-    src = fields[0].table
-    tb = table()
-    tb.open(f"{vis}/FIELD")
-    try:
-        new_id = int(max(tb.getcol("EPHEMERIS_ID"))) + 1
-    finally:
-        tb.close()
-    dst = Path(vis, "FIELD", f"EPHEM{new_id}_centred.tab")
-    if dst.exists():
-        shutil.rmtree(dst)
-    shutil.copytree(src, dst)
-    tb.open(str(dst), nomodify=False)
-    try:
-        ra = np.radians(tb.getcol("RA"))
-        dec = np.radians(tb.getcol("DEC"))
-        moved = [casa_shift(r, d, centre_offset[0], centre_offset[1]) for r, d in zip(ra, dec)]
-        tb.putcol("RA", np.degrees([m[0] for m in moved]))
-        tb.putcol("DEC", np.degrees([m[1] for m in moved]))
-    finally:
-        tb.close()
-    tb.open(f"{vis}/FIELD", nomodify=False)
-    try:
-        eph = tb.getcol("EPHEMERIS_ID")
-        for col in ("PHASE_DIR", "DELAY_DIR", "REFERENCE_DIR"):
-            d = tb.getcol(col)
-            for f in fields:
-                d[0, 0, f.field_id] = f.offset_rad[0] - centre_offset[0]
-                d[1, 0, f.field_id] = f.offset_rad[1] - centre_offset[1]
-            tb.putcol(col, d)
-        for f in fields:
-            eph[f.field_id] = new_id
-        tb.putcol("EPHEMERIS_ID", eph)
-    finally:
-        tb.close()
-    LOG.info("ephemeris of %s re-centred by (%.1f, %.1f) arcsec", vis,
-             *(np.degrees(np.array(centre_offset)) * 3600))
+    new_id = int(max(eph)) + 1
+    dst = os.path.join(vis, 'FIELD', 'EPHEM%d_centred.tab' % new_id)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(fields[0][1], dst)
+    tb.open(dst, nomodify=False)
+    ra = np.radians(tb.getcol('RA'))
+    dec = np.radians(tb.getcol('DEC'))
+    moved = [casa_shift(r, d, centre_offset[0], centre_offset[1]) for r, d in zip(ra, dec)]
+    tb.putcol('RA', np.degrees([m[0] for m in moved]))
+    tb.putcol('DEC', np.degrees([m[1] for m in moved]))
+    tb.close()
+    tb.open(os.path.join(vis, 'FIELD'), nomodify=False)
+    for col in ('PHASE_DIR', 'DELAY_DIR', 'REFERENCE_DIR'):
+        d = tb.getcol(col)
+        for i, _, offset in fields:
+            d[0, 0, i] = offset[0] - centre_offset[0]
+            d[1, 0, i] = offset[1] - centre_offset[1]
+        tb.putcol(col, d)
+    for i, _, _ in fields:
+        eph[i] = new_id
+    tb.putcol('EPHEMERIS_ID', eph)
+    tb.close()
     return dst
+
+
+recentred_table = recentre_ephemeris({vis!r}, ({lon!r}, {lat!r}))
+'''

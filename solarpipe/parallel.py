@@ -157,6 +157,12 @@ def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = N
     return results
 
 
+def run_in_fresh_process(job: Job, omp_threads: int = 1) -> JobResult:
+    """Run one job in a newly spawned process: a clean CASA state, whatever ran before
+    in this one (see CasaCalls.tasks_in_fresh_process)."""
+    return _run_pool([job], 1, omp_threads, None)[0]
+
+
 def _collect(futures, jobs, progress) -> list[JobResult]:
     out = []
     for i, (fut, job) in enumerate(zip(futures, jobs), 1):

@@ -29,6 +29,21 @@ def colour(score: float | None) -> str:
     return "green"
 
 
+def qa2_verdict(score: float | None, failed: bool = False) -> str:
+    """The QA2 verdict of a stage from its representative score: 'pass' above the
+    yellow band, 'semipass' in it, 'fail' in the red band or when the stage failed
+    ('n/a' without a score)."""
+    if failed:
+        return "fail"
+    if score is None:
+        return "n/a"
+    if score > YELLOW_MAX:
+        return "pass"
+    if score > RED_MAX:
+        return "semipass"
+    return "fail"
+
+
 @dataclass
 class QAScore:
     """One QA verdict with the metric behind it and what it applies to."""

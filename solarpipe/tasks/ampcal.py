@@ -121,8 +121,8 @@ class AmpCal(Task):
         with self.casa.tool("write the time-resolved Tsys+Tant table (shipped with the products)"):
             n_rows = write_tsystant_table(run, tsys_table, tsystant_table, sun_scans, choices, table,
                                           inp.pol_pairing)
-        self.casa.record(f"# {tsystant_table.name}: {n_rows} rows written by solarpipe "
-                         "(Tsys of the matched ATM scan + Tant per on-Sun sub-scan)", "")
+        self.casa.ship(tsystant_table, f"{n_rows} rows written by solarpipe: Tsys of the matched ATM scan "
+                       "+ Tant per on-Sun sub-scan")
         cal_fields = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
         sun_sel = ",".join(str(f) for f in run.sun_field_ids)
         cal_sel = ",".join(str(f) for f in cal_fields)

@@ -225,6 +225,7 @@ class Feather(Task):
         with self.casa.tool(f"TP map placed on {base.name}'s grid with its Sun centre on the image's Sun "
                             f"centre, x {scale:.4g}, K -> Jy/beam (TP beam): {regrid.name}"):
             write_like(f"{base}.image.pbcor", regrid, tp_k / k_per_jyb_tp, (tp["bmaj"], tp["bmin"], tp["bpa"]))
+        self.casa.ship(regrid, "the TP map on the image grid, placed on the Sun centre by solarpipe")
         pb = f"{base}.pb"
         self.casa.task("immath", imagename=[str(regrid), pb], expr="IM0*IM1", outfile=str(apparent),
                        imagemd=str(regrid), _note="TP map x the interferometric primary beam (as the interferometer sees it)")

@@ -11,6 +11,7 @@ kelvin with a helioprojective WCS.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import shutil
@@ -77,7 +78,7 @@ class Imaging(Task):
     def sun_imaging_ms(self, run, width: int) -> tuple[Path, SunGeometry]:
         """Split the calibrated on-Sun data (channel-averaged by ``width``) and re-centre
         their ephemeris (see module doc)."""
-        from ..ephemeris import ephemeris_fields, recentre_ephemeris
+        from ..ephemeris import ephemeris_fields, recentre_ephemeris_code
 
         wd = Path(self.context.workdir)
         out = wd / f"{run.name}.s{self.stage}.sun.ms"
@@ -93,8 +94,8 @@ class Imaging(Task):
         if fields:
             offs = np.array([f.offset_rad for f in fields])
             centre = (float(offs[:, 0].mean()), float(offs[:, 1].mean()))
-            with self.casa.tool("re-centre the Sun ephemeris on the observed region (imaging copy only)"):
-                recentre_ephemeris(out, centre)
+            self.casa.run_code(recentre_ephemeris_code, vis=str(out), centre_offset=centre,
+                               _note="re-centre the Sun ephemeris on the observed region (imaging copy only)")
             rel = np.degrees(offs - np.array(centre)) * 3600
             names = [f.name for f in fields]
         else:
@@ -145,9 +146,10 @@ class Imaging(Task):
                      cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, threshold=f"{threshold:.6g}Jy",
                      pblimit=inp.pblimit, interactive=False)
         if len(geo.pointing_offsets_arcsec) == 1:
-            summary = self.casa.task("tclean", imagename=str(imagename), field="", niter=int(niter), usemask="pb",
-                                     pbmask=inp.pbmask, pbcor=True, **clean,
-                                     _note="time-integrated Sun image, multiscale clean")
+            summary = self.casa.tasks_in_fresh_process([(
+                "tclean", dict(imagename=str(imagename), field="", niter=int(niter), usemask="pb",
+                               pbmask=inp.pbmask, pbcor=True, **clean),
+                "time-integrated Sun image, multiscale clean")])[0]
         else:
             summary = self.linear_mosaic(imagename, geo, clean, niter, cell, imsize, pb, inp)
         products = Path(self.context.workdir) / "products"
@@ -183,42 +185,23 @@ class Imaging(Task):
                       imsize: int, pb_fwhm: float, inp: ImagingInputs) -> dict[str, Any]:
         """Image every pointing on the common Sun-fixed grid (TRACKFIELD), masked to its
         primary beam, and combine them: sum PB_i A_i / sum PB_i^2 (heuristics.imaging)."""
-        from casatools import image
-
         centre = int(imsize) // 2
         pix = himg.pointing_pixels(geo.pointing_offsets_arcsec, centre, cell)
         radius = pb_fwhm / 2 * math.sqrt(math.log(1 / inp.pbmask) / math.log(2)) / cell
         per_niter = max(1000, int(niter) // len(pix))
-        summaries, apparent, residuals, pbs = [], [], [], []
+        calls, pointings = [], []
         for k, (name, (px, py)) in enumerate(zip(geo.field_names, pix)):
             sub = Path(f"{imagename}.p{k}")
             _remove_images(sub)
-            summaries.append(self.casa.task(
-                "tclean", imagename=str(sub), field=name, niter=per_niter, usemask="user",
-                mask=f"circle[[{px:.1f}pix,{py:.1f}pix],{radius:.1f}pix]", pbcor=False, **clean,
-                _note=f"pointing {name}: multiscale clean, masked to its primary beam"))
-            ia = image()
-            for suffix, dest in ((".image", apparent), (".residual", residuals)):
-                ia.open(f"{sub}{suffix}")
-                try:
-                    dest.append(ia.getchunk()[:, :, 0, 0].astype(float))
-                finally:
-                    ia.close()
-            pbs.append(himg.gaussian_pb(apparent[-1].shape, (px, py), pb_fwhm / cell))
-        with self.casa.tool("linear mosaic of the pointing images: sum PB_i A_i / sum PB_i^2"):
-            sky, response = himg.linear_mosaic(apparent, pbs, inp.pblimit)
-            resid, _ = himg.linear_mosaic(residuals, pbs, inp.pblimit)
-            ia = image()
-            for suffix, data in ((".pb", response), (".image.pbcor", sky), (".residual", resid)):
-                ia.fromimage(outfile=f"{imagename}{suffix}", infile=f"{imagename}.p0.image", overwrite=True)
-                ia.close()
-                ia.open(f"{imagename}{suffix}")
-                try:
-                    ia.putchunk(np.nan_to_num(data)[:, :, None, None])
-                    if suffix != ".pb":
-                        ia.calcmask(f"'{imagename}.pb' >= {inp.pblimit}", name="mask0")
-                finally:
-                    ia.close()
+            pointings.append(str(sub))
+            calls.append(("tclean", dict(imagename=str(sub), field=name, niter=per_niter, usemask="user",
+                                         mask=f"circle[[{px:.1f}pix,{py:.1f}pix],{radius:.1f}pix]", pbcor=False,
+                                         **clean),
+                          f"pointing {name}: multiscale clean, masked to its primary beam"))
+        summaries = self.casa.tasks_in_fresh_process(calls)
+        self.casa.run_code(linear_mosaic_code, imagename=str(imagename), pointings=pointings,
+                           centres_px=[(float(x), float(y)) for x, y in pix], fwhm_px=pb_fwhm / cell,
+                           pblimit=inp.pblimit, _note="linear mosaic of the pointing images: sum PB_i A_i / sum PB_i^2")
         done = [s for s in summaries if isinstance(s, dict)]
         return {"stopcode": max((s.get("stopcode") for s in done), default=None),
                 "iterdone": sum(int(s.get("iterdone", 0)) for s in done),
@@ -321,6 +304,48 @@ def find_sun_image(context, name: str | None, task: str) -> dict[str, Any]:
         raise BadInputError(f"{task}: no Sun image {name or ''} in the context (Sun images: {known}); run "
                             "hsol_imaging first or give image='name'")
     return suns[-1]
+
+
+def linear_mosaic_code(imagename: str, pointings: list[str], centres_px: list[tuple[float, float]],
+                       fwhm_px: float, pblimit: float) -> str:
+    """The self-contained casatools/numpy block that combines the pointing images into
+    ``imagename``.pb/.image.pbcor/.residual (heuristics.imaging's gaussian_pb and
+    linear_mosaic, their source written in); the pipeline runs it and records it
+    verbatim, so the imaging script repeats it without solarpipe."""
+    return f'''import math
+from typing import Sequence
+
+import numpy as np
+from casatools import image as casa_image
+
+{inspect.getsource(himg.gaussian_pb)}
+
+{inspect.getsource(himg.linear_mosaic)}
+
+def combine_pointings(imagename, pointings, centres_px, fwhm_px, pblimit):
+    """Apparent pointing images (Gaussian PBs at their centres) -> the linear mosaic."""
+    ia = casa_image()
+    apparent, residuals, pbs = [], [], []
+    for sub, centre in zip(pointings, centres_px):
+        for suffix, dest in (('.image', apparent), ('.residual', residuals)):
+            ia.open(sub + suffix)
+            dest.append(ia.getchunk()[:, :, 0, 0].astype(float))
+            ia.close()
+        pbs.append(gaussian_pb(apparent[-1].shape, centre, fwhm_px))
+    sky, response = linear_mosaic(apparent, pbs, pblimit)
+    resid, _ = linear_mosaic(residuals, pbs, pblimit)
+    for suffix, data in (('.pb', response), ('.image.pbcor', sky), ('.residual', resid)):
+        ia.fromimage(outfile=imagename + suffix, infile=pointings[0] + '.image', overwrite=True)
+        ia.close()
+        ia.open(imagename + suffix)
+        ia.putchunk(np.nan_to_num(data)[:, :, None, None])
+        if suffix != '.pb':
+            ia.calcmask("'%s.pb' >= %s" % (imagename, pblimit), name='mask0')
+        ia.close()
+
+
+combine_pointings({imagename!r}, {pointings!r}, {centres_px!r}, {fwhm_px!r}, {pblimit!r})
+'''
 
 
 def uv_lengths(vis: str | Path, field_id: int | None = None, max_rows: int = 200000) -> np.ndarray:

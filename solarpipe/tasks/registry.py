@@ -23,6 +23,7 @@ TASKS: dict[str, str] = {
     "hsol_selfcal": "solarpipe.tasks.selfcal:Selfcal",
     "hsol_feather": "solarpipe.tasks.feather:Feather",
     "hsol_tdimaging": "solarpipe.tasks.tdimaging:TDImaging",
+    "hsol_exportdata": "solarpipe.tasks.exportdata:ExportData",
 }
 
 

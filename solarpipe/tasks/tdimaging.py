@@ -134,6 +134,7 @@ class TDImaging(Task):
                       threshold=f"{thr:.6g}Jy")
             jobs.append(Job(key=f"frame {k} ({casa_timerange(t0, t1)})", func=image_frame, args=(kw,)))
         self.casa.record(
+            f"import os\nos.makedirs({frames_dir.name!r}, exist_ok=True)\n"
             f"frames = {[(casa_timerange(a, b), f'{t:.6g}Jy') for (a, b), t in zip(frames, thresholds)]!r}\n"
             f"for k, (timerange, threshold) in enumerate(frames):\n"
             f"    {self.casa.format_call('tclean', {k: v for k, v in base.items()})[:-1]}, "

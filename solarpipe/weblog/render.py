@@ -27,7 +27,8 @@ def mjd_s_to_iso(mjd_s: float) -> str:
     return (epoch + _dt.timedelta(seconds=float(mjd_s))).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _environment():
+def template_environment():
+    """The Jinja2 environment of the packaged templates (weblog, QA2 summary) and their folder."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     tdir = resources.files("solarpipe.weblog_templates")
@@ -51,7 +52,7 @@ def stage_page_path(number: int) -> str:
 
 def render_weblog(context: "Context") -> Path:
     """Write weblog/index.html, overview.html and every stage page; returns the index."""
-    env, tdir = _environment()
+    env, tdir = template_environment()
     root = Path(context.workdir) / "weblog"
     root.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(Path(str(tdir)) / "style.css", root / "style.css")
