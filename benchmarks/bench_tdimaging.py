@@ -7,11 +7,16 @@ installed: pip install '.[mpi]'). Prints seconds per frame, the speed-ups, and e
 worker's peak memory.
 
     python benchmarks/bench_tdimaging.py [--workdir DIR] [--cadence 40] [--modes serial,process2,mpi1,mpi2]
+
+Each mode runs in a fresh process; the MPI ones under ``mpirun -n (ranks + 1) python -m
+mpi4py.futures`` (rank 0 runs the stage, the others are the workers).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +26,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import solarpipe  # noqa: E402,F401  (offline CASA before casatools)
 
-MODES = {"serial": ("serial", 1), "process2": ("process", 2), "mpi1": ("mpi", 1), "mpi2": ("mpi", 2)}
+#: mode -> (backend, workers, MPI ranks to launch: 0 = no mpirun)
+MODES = {"serial": ("serial", 1, 0), "process2": ("process", 2, 0), "mpi1": ("mpi", 1, 2), "mpi2": ("mpi", 2, 3)}
 
 
 def prepared_workdir(workdir: str | None) -> Path:
@@ -40,15 +46,49 @@ def prepared_workdir(workdir: str | None) -> Path:
     return tmp / "run"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_one(workdir: Path, mode: str, cadence: float) -> dict:
+    """One hsol_tdimaging stage in this process (under mpirun for the MPI modes)."""
     from solarpipe.context import Context
     from solarpipe.runner import run_stage
 
+    backend, workers, _ = MODES[mode]
+    t0 = time.perf_counter()
+    rec = run_stage(Context.load(workdir), "hsol_tdimaging",
+                    {"cadence_s": cadence, "backend": backend, "workers": workers})
+    seconds = time.perf_counter() - t0
+    rss: dict[int, float] = {}
+    for f in rec.results["summary"]["frames"]:
+        rss[f["worker_pid"]] = max(rss.get(f["worker_pid"], 0.0), f["worker_peak_rss_mb"])
+    return {"mode": mode, "seconds": seconds, "frames": len(rec.results["summary"]["frames"]),
+            "peak_rss_mb": sorted(rss.values())}
+
+
+def launch(workdir: Path, mode: str, cadence: float) -> dict:
+    """Run one mode in a fresh process (``mpirun -n ranks python -m mpi4py.futures`` for MPI)."""
+    ranks = MODES[mode][2]
+    cmd = [sys.executable, __file__, "--inner", mode, "--workdir", str(workdir), "--cadence", str(cadence)]
+    if ranks:
+        mpirun = Path(sys.executable).with_name("mpirun")
+        cmd = [str(mpirun), "--oversubscribe", "-n", str(ranks), sys.executable, "-m", "mpi4py.futures"] + cmd[1:]
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               PRTE_ALLOW_RUN_AS_ROOT="1", PRTE_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1")
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=7200)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"{mode} failed ({out.returncode}): {out.stderr[-2000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workdir")
     ap.add_argument("--cadence", type=float, default=40.0)
     ap.add_argument("--modes", default="serial,process2,mpi1,mpi2")
+    ap.add_argument("--inner", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.inner:
+        print("RESULT " + json.dumps(run_one(Path(args.workdir), args.inner, args.cadence)), flush=True)
+        return 0
     modes = [m for m in args.modes.split(",") if m]
     if any(m.startswith("mpi") for m in modes):
         try:
@@ -59,17 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     wd = prepared_workdir(args.workdir)
     times: dict[str, float] = {}
     for mode in modes:
-        backend, workers = MODES[mode]
-        ctx = Context.load(wd)
-        t0 = time.perf_counter()
-        rec = run_stage(ctx, "hsol_tdimaging", {"cadence_s": args.cadence, "backend": backend, "workers": workers})
-        times[mode] = time.perf_counter() - t0
-        frames = rec.results["summary"]["frames"]
-        rss: dict[int, float] = {}
-        for f in frames:
-            rss[f["worker_pid"]] = max(rss.get(f["worker_pid"], 0.0), f["worker_peak_rss_mb"])
-        print(f"{mode:9s}: {len(frames)} frames in {times[mode]:.1f} s = {times[mode] / len(frames):.2f} s/frame; "
-              f"worker peak RSS {', '.join(f'{v:.0f}' for v in rss.values())} MB")
+        r = launch(wd, mode, args.cadence)
+        times[mode] = r["seconds"]
+        print(f"{mode:9s}: {r['frames']} frames in {r['seconds']:.1f} s = {r['seconds'] / r['frames']:.2f} s/frame; "
+              f"worker peak RSS {', '.join(f'{v:.0f}' for v in r['peak_rss_mb'])} MB", flush=True)
     if "serial" in times and "process2" in times:
         print(f"speed-up, process pool 2 workers over serial: {times['serial'] / times['process2']:.2f}")
     if "mpi1" in times and "mpi2" in times:
