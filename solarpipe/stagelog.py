@@ -55,12 +55,12 @@ class StageLog:
 
     max_lines: int = 60
     lines: list[dict[str, Any]] = field(default_factory=list)
-    casa_log: Path | None = None
+    casa_log: Path | None = None  # None: this process's casalog file
     _offset: int = 0
     _handler: logging.Handler | None = None
 
     def __enter__(self) -> "StageLog":
-        self.casa_log = casa_log_file()
+        self.casa_log = self.casa_log or casa_log_file()
         self._offset = self.casa_log.stat().st_size if self.casa_log else 0
         self._handler = _ListHandler(self.lines)
         logging.getLogger("solarpipe").addHandler(self._handler)
@@ -95,7 +95,7 @@ class StageLog:
 
     def excerpt(self) -> dict[str, Any]:
         """The lines for the weblog: repeats counted once, warnings and errors first in the
-        cap, then shown in the order they were written."""
+        cap; solarpipe's records, then CASA's lines, each in the order written."""
         merged: dict[tuple[str, str], dict[str, Any]] = {}
         for ln in self.lines:
             key = (ln["level"], ln["message"])
