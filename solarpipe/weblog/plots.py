@@ -199,7 +199,7 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
                 ax.plot(bad, spec[bad], "x", color=line.get_color(), ms=6)
         ax.set_xlabel("channel")
         ax.set_ylabel("mean |V| (raw correlation)")
-        ax.set_title(f"SPW {spw}: calibrator spectra (x: newly flagged channels)")
+        ax.set_title(f"SPW {spw}: calibrator spectra\n(x: newly flagged channels)", fontsize=10)
         ax.legend(fontsize=6, ncol=3)
         path = outdir / f"cal_amp_vs_channel_spw{spw}.png"
         _save(fig, path)
@@ -219,7 +219,7 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
             ax.plot((t[is_bad] - t0) / 60, amp[is_bad], ".", ms=1.5, color="C3")
         ax.set_xlabel("minutes from scan start")
         ax.set_ylabel("|V| (raw correlation)")
-        ax.set_title(f"SPW {spw}: calibrator amplitude vs time (red: newly flagged antennas)")
+        ax.set_title(f"SPW {spw}: calibrator amplitude vs time\n(red: newly flagged antennas)", fontsize=10)
         path = outdir / f"cal_amp_vs_time_spw{spw}.png"
         _save(fig, path)
         out.append((path, f"SPW {spw}: calibrator amplitude vs time; red points belong to "
@@ -274,8 +274,10 @@ def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tu
     try:
         ant = tb.getcol("ANTENNA1")
         spw = tb.getcol("SPECTRAL_WINDOW_ID")
-        spectra = [np.where(tb.getcell("FLAG", i), np.nan, tb.getcell("FPARAM", i))[..., 0]
-                   for i in range(tb.nrows())]
+        spectra = []  # (npol, nchan) per row: FPARAM cells are (npol, nchan)
+        for i in range(tb.nrows()):
+            fparam = tb.getcell("FPARAM", i)
+            spectra.append(np.where(tb.getcell("FLAG", i), np.nan, fparam).reshape(fparam.shape[0], -1))
     finally:
         tb.close()
     spws = sorted(set(int(s) for s in spw))
