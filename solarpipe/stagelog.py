@@ -3,9 +3,9 @@
 Two sources, both captured while the stage runs: solarpipe's own Python log
 records (a handler on the ``solarpipe`` logger; WARNING and above unless the
 run is verbose) and the lines CASA wrote to its log file (casalog) during the
-stage, of which the WARN and SEVERE ones and the task begin/end markers are
-kept. Repeated lines are counted once and the excerpt is capped, so a stage
-page stays small; the full CASA log is named on the page.
+stage, of which the WARN and SEVERE ones and the "Begin Task" lines (which
+CASA tasks ran) are kept. Repeated lines are counted once and the excerpt is
+capped, so a stage page stays small; the full CASA log is named on the page.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Any
 WARNING_LEVELS = {"WARN", "WARNING"}
 ERROR_LEVELS = {"SEVERE", "ERROR", "CRITICAL"}
 #: CASA INFO lines worth keeping: which CASA task ran, and solarpipe's own markers
-CASA_INFO_MARKERS = ("Begin Task:", "End Task:", "solarpipe stage")
+CASA_INFO_MARKERS = ("Begin Task:", "solarpipe stage")
 
 
 def casa_log_file() -> Path | None:
