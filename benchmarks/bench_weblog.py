@@ -2,8 +2,8 @@
 
     python benchmarks/bench_weblog.py [--workdir RUN] [--out DIR] [--repeat N] [--screenshots docs]
 
-Without ``--workdir`` the `small` EB is simulated and run through hsol_solar
-(several minutes); with it, the weblog of that run is measured. Prints the
+Without ``--workdir`` the demo runs on the `small` EB (simulated, then
+hsol_solar; several minutes); with it, the weblog of that run is measured. Prints the
 weblog's size in MB (with the PNG/HTML/other split) and the time from
 navigation to the load event of ``index.html`` in headless Chromium (first
 load in a fresh browser, then the median of ``--repeat`` reloads), against the
@@ -26,19 +26,6 @@ import solarpipe  # noqa: E402,F401  (offline CASA configuration first)
 
 SIZE_TARGET_MB = 20.0
 RENDER_TARGET_S = 2.0
-
-
-def full_run(out: Path) -> Path:
-    """Simulate the `small` EB and run hsol_solar on it; returns the working directory."""
-    from solarpipe.recipe import load_recipe
-    from solarpipe.runner import new_context, run_recipe
-    from solarpipe.simulate import simulate_eb
-
-    eb = simulate_eb(out / "sim", size="small", noise=True, bad_data=True)
-    workdir = out / "run"
-    run_recipe(load_recipe("hsol_solar"), new_context(workdir), vis=str(eb.ms),
-               progress=lambda msg: print(f"  {msg}", flush=True))
-    return workdir
 
 
 def weblog_size(weblog: Path) -> dict[str, float]:
@@ -87,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--screenshots", type=Path, help="also write the README screenshots to this directory")
     args = ap.parse_args(argv)
     if args.workdir is None:
+        from solarpipe.demo import run_demo
+
         out = args.out or Path(tempfile.mkdtemp(prefix="bench_weblog_"))
-        print(f"running hsol_solar on the small EB in {out} ...", flush=True)
-        args.workdir = full_run(out)
+        run_demo(out, size="small", progress=lambda msg: print(f"  {msg}", flush=True))
+        args.workdir = out / "run"
     weblog = args.workdir.resolve() / "weblog"
     size = weblog_size(weblog)
     first, again, nav = index_render_times(weblog / "index.html", args.repeat)
