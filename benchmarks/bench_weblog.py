@@ -53,7 +53,7 @@ def index_render_times(index: Path, repeat: int) -> tuple[float, list[float], fl
 
 
 def screenshots(weblog: Path, outdir: Path) -> list[Path]:
-    """PNG screenshots (top of the page, 1280 px wide) of the home page and the ampcal page."""
+    """PNG screenshots, 1280 px wide, of the home page (its top) and the whole ampcal page."""
     from solarpipe.context import Context
     from solarpipe.weblog.browser import HeadlessChromium
 
@@ -63,7 +63,7 @@ def screenshots(weblog: Path, outdir: Path) -> list[Path]:
     with HeadlessChromium(width=1280, height=900) as browser:
         return [browser.screenshot((weblog / "index.html").as_uri(), outdir / "weblog_home.png", height=900),
                 browser.screenshot((weblog / f"stage{ampcal}" / "index.html").as_uri(),
-                                   outdir / "weblog_ampcal.png", height=1500)]
+                                   outdir / "weblog_ampcal.png")]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,10 +108,11 @@ def home_summary(context: "Context", stages: list[dict[str, Any]]) -> dict[str, 
         start, end = mjd_s_to_iso(run.start_mjd_s), mjd_s_to_iso(run.end_mjd_s)
         n_sun = len(run.sun_field_ids)
         target = f"Sun, {n_sun}-pointing mosaic" if run.mosaic else "Sun, single pointing"
-        disc = imported.get("pointings_helioprojective_arcsec") or {}
-        if len(disc) == 1:
-            (pos,) = disc.values()
-            target += f" at Tx {pos['Tx']:.0f}\", Ty {pos['Ty']:.0f}\""
+        disc = list((imported.get("pointings_helioprojective_arcsec") or {}).values())
+        if disc:
+            target += (" centred" if len(disc) > 1 else "") + (
+                f" at Tx {sum(p['Tx'] for p in disc) / len(disc):.0f}\", "
+                f"Ty {sum(p['Ty'] for p in disc) / len(disc):.0f}\"")
         rows += [
             ("Project", run.project or "unknown"),
             ("EB", f"{eb_uid(run.name)} ({run.name}.ms)"),
