@@ -6,10 +6,13 @@ SSH tunnel. Only 127.0.0.1 is bound: nothing is exposed to the network.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Iterator
 
 LOG = logging.getLogger(__name__)
 
@@ -37,3 +40,18 @@ def server_url(server: ThreadingHTTPServer) -> str:
     """The URL of the weblog's index on a running server."""
     host, port = server.server_address[:2]
     return f"http://{host}:{port}/index.html"
+
+
+@contextlib.contextmanager
+def serving(weblog_dir: str | Path, port: int = 0) -> Iterator[str]:
+    """Serve ``weblog_dir`` from a background thread for the duration of a ``with``
+    block; yields the index URL (for tests and scripts; the CLI serves in the foreground)."""
+    server = weblog_server(weblog_dir, port)
+    thread = threading.Thread(target=server.serve_forever, name="weblog-server", daemon=True)
+    thread.start()
+    try:
+        yield server_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

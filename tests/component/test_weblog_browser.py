@@ -6,7 +6,6 @@ a message saying how to install it.
 """
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 
 from solarpipe.qa import colour
 from solarpipe.weblog.browser import HeadlessChromium, crawl_weblog, find_chromium
-from solarpipe.weblog.serve import server_url, weblog_server
+from solarpipe.weblog.serve import serving
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -63,15 +62,9 @@ def test_every_page_loads_cleanly_and_the_index_shows_every_stage_with_its_colou
 
 def test_served_weblog_loads_cleanly_over_loopback_http(small_calimage, chromium):
     _, ctx = small_calimage
-    server = weblog_server(Path(ctx.workdir) / "weblog", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        with HeadlessChromium(chromium) as browser:
-            check = crawl_weblog(browser, server_url(server))
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Path(ctx.workdir) / "weblog") as url, HeadlessChromium(chromium) as browser:
+        assert url.startswith("http://127.0.0.1:")
+        check = crawl_weblog(browser, url)
     assert check.problems == [], "\n".join(check.problems)
     assert len(check.pages) >= len(_expected_pages(ctx))
 

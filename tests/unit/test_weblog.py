@@ -6,9 +6,7 @@ import logging
 import re
 import subprocess
 import sys
-import threading
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +15,7 @@ from solarpipe.observing import Antenna, Field, ObservingRun, Scan, SpectralWind
 from solarpipe.qa import QAScore, overall_verdict
 from solarpipe.stagelog import StageLog
 from solarpipe.weblog.render import eb_uid, qa_by_topic, render_weblog, stage_row
-from solarpipe.weblog.serve import server_url, weblog_server
+from solarpipe.weblog.serve import serving
 
 T0 = 5_000_000_000.0
 ON, OFF = "OBSERVE_TARGET#ON_SOURCE", "OBSERVE_TARGET#OFF_SOURCE"
@@ -130,16 +128,10 @@ def test_eb_uid_from_the_ms_name():
 
 def test_server_serves_the_weblog_on_loopback(tmp_path):
     (tmp_path / "index.html").write_text("<html>solar weblog</html>")
-    server = weblog_server(tmp_path, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert server.server_address[0] == "127.0.0.1"
-        with urllib.request.urlopen(server_url(server), timeout=10) as resp:
+    with serving(tmp_path) as url:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as resp:
             assert resp.status == 200 and b"solar weblog" in resp.read()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_cli_weblog_serve_prints_the_url_and_serves(tmp_path):
