@@ -107,7 +107,7 @@ class HeadlessChromium:
             os.dup2(hi_w, 4)
 
         args = [self.executable, "--headless=new", "--remote-debugging-pipe", "--no-sandbox",
-                "--disable-gpu", "--no-first-run", "--no-default-browser-check",
+                "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
                 "--disable-extensions", "--disable-background-networking", "--disable-sync",
                 "--disable-component-update", "--mute-audio", "--hide-scrollbars",
                 f"--window-size={self.width},{self.height}", f"--user-data-dir={self._profile}",
