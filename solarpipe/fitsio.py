@@ -54,12 +54,6 @@ def casa_image_plane(path: str | Path) -> dict[str, Any]:
             "bpa": float(beam["positionangle"]["value"])}
 
 
-def mjd_s_to_iso(mjd_s: float) -> str:
-    """MJD seconds as an ISO UTC date-time (to the second)."""
-    date = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=float(mjd_s))
-    return date.strftime("%Y-%m-%dT%H:%M:%S")
-
-
 def helioprojective_header(shape: tuple[int, int], refpix: np.ndarray, cdelt_arcsec: np.ndarray,
                            centre_sky_offset_arcsec: tuple[float, float], mjd_s: float,
                            freq_hz: float) -> dict[str, Any]:

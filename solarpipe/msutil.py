@@ -44,3 +44,46 @@ def table_nrows(path: str | Path) -> int:
         return int(tb.nrows())
     finally:
         tb.close()
+
+
+def unflagged_fraction(vis: str | Path, field_id: int, spw_ids: list[int], chunk: int = 20000) -> float:
+    """Fraction of unflagged cross-correlation visibilities of a field in some SPWs
+    (0.0 if the field has no rows there)."""
+    from casatools import table
+
+    dd = ddid_of_spw(vis)
+    good = total = 0
+    tb = table()
+    tb.open(str(vis))
+    try:
+        for spw in spw_ids:
+            if spw not in dd:
+                continue
+            q = tb.query(f"FIELD_ID=={int(field_id)} && DATA_DESC_ID=={dd[spw]} && ANTENNA1!=ANTENNA2",
+                         columns="FLAG")
+            try:
+                for start in range(0, q.nrows(), chunk):
+                    flag = q.getcol("FLAG", start, min(chunk, q.nrows() - start))
+                    good += int((~flag).sum())
+                    total += flag.size
+            finally:
+                q.close()
+    finally:
+        tb.close()
+    return good / total if total else 0.0
+
+
+def require_calibrator_data(run, field_ids: list[int], role: str, task: str) -> None:
+    """BadInputError naming the calibrator if every science-SPW visibility of one of
+    ``field_ids`` is flagged: nothing to solve on, and a CASA solve would fail obscurely."""
+    from .errors import BadInputError
+
+    for fid in field_ids:
+        if unflagged_fraction(run.vis, fid, run.science_spw_ids) == 0.0:
+            name = run.fields[fid].name
+            raise BadInputError(
+                f"{task}: all data of the {role} calibrator {name} (field {fid}) are flagged in {run.vis} "
+                f"(science SPWs {','.join(map(str, run.science_spw_ids))}), so there is nothing to solve on. "
+                "The stages before this one are kept. Check the flags (flagmanager: the versions saved by "
+                "hsol_flagdata, or flags already in the raw data), then 'solarpipe resume'; or calibrate "
+                "with another EB's tables")

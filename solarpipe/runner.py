@@ -101,11 +101,21 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
         say(f"stage {number}: {task_name} FAILED (bad input): {exc}")
         raise
     except Exception as exc:  # noqa: BLE001 - any task failure is a failed stage
+        full = workdir_full(exc)
         record.status = "failed"
-        record.error = f"{type(exc).__name__}: {exc}"
+        record.error = (f"{task_name}: the working directory {context.workdir} is full ({full}) while this "
+                        "stage was writing. The raw data were not touched and the stages before this one are "
+                        "kept; free space (or copy the working directory to a bigger disk), then "
+                        "'solarpipe resume'" if full else f"{type(exc).__name__}: {exc}")
         record.results = _failed_results(task_name, number, record.error, traceback.format_exc())
-        _finish(context, record, t0, casa, stage_log)
+        try:
+            _finish(context, record, t0, casa, stage_log)
+        except OSError as exc2:  # the disk is full: the context file keeps its previous content
+            if not workdir_full(exc2):
+                raise
         say(f"stage {number}: {task_name} FAILED: {record.error}")
+        if full:
+            raise BadInputError(record.error) from exc
         raise StageFailedError(f"stage {number} ({task_name}) failed: {record.error}") from exc
     results.merge_with_context(context)
     record.status = "ok"
@@ -115,6 +125,20 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
     say(f"stage {number}: {task_name} done in {record.duration_s:.1f} s"
         + (f", QA {rep:.2f}" if rep is not None else ""))
     return record
+
+
+def workdir_full(exc: BaseException) -> str:
+    """The reason text if ``exc`` says a disk is full (an OSError, or CASA's RuntimeError
+    carrying the system message), else ''."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return exc.strerror or "No space left on device"
+    text = str(exc)
+    for msg in ("No space left on device", "Disk quota exceeded"):
+        if msg in text:
+            return msg
+    return ""
 
 
 def _failed_results(task: str, number: int, error: str, tb: str = "") -> dict[str, Any]:

@@ -95,6 +95,17 @@ class CalResults(Results):
             context.add_cal(cal)
 
 
+class ImageResults(Results):
+    """Results of an imaging task: the images it adds to the context's image list
+    (an image of the same name replaces the earlier one)."""
+
+    images: list = []  # list[dict], set per instance
+
+    def merge_with_context(self, context: "Context") -> None:
+        names = {i["name"] for i in self.images}
+        context.images = [i for i in context.images if i.get("name") not in names] + list(self.images)
+
+
 @dataclass
 class TaskInputs:
     """Base of every task's Inputs. ``vis`` None means: the context's MS."""

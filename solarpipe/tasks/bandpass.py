@@ -16,6 +16,7 @@ import numpy as np
 from ..caltables import solution_stats
 from ..context import CalApplication
 from ..errors import BadInputError
+from ..msutil import require_calibrator_data
 from ..qa import QAScore, score_fraction
 from ..task import CalResults, Plot, Results, Task, TaskInputs
 
@@ -54,6 +55,7 @@ class Bandpass(Task):
                                 "calibrator, so this EB cannot be bandpass-calibrated on its own; the stages "
                                 "before this one are kept (solarpipe resume after fixing the intents, or "
                                 "calibrate with another EB's bandpass table)")
+        require_calibrator_data(run, bp_fields[:1], "bandpass", self.name)
         field = run.fields[bp_fields[0]].name
         spw = ",".join(map(str, run.science_spw_ids))
         wd = Path(self.context.workdir)

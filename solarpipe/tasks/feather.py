@@ -34,7 +34,7 @@ from ..heuristics import feather as hfeather
 from ..heuristics import imaging as himg
 from ..heuristics.observation import band_from_frequency
 from ..qa import QAScore
-from ..task import Plot, Results, Task, TaskInputs
+from ..task import ImageResults, Plot, Results, Task, TaskInputs
 
 LOG = logging.getLogger(__name__)
 
@@ -58,14 +58,6 @@ class FeatherInputs(TaskInputs):
     pblimit: float = 0.2
 
 
-class FeatherResults(Results):
-    images: list[dict[str, Any]] = []
-
-    def merge_with_context(self, context) -> None:
-        names = {i["name"] for i in self.images}
-        context.images = [i for i in context.images if i.get("name") not in names] + list(self.images)
-
-
 class Feather(Task):
     name = "hsol_feather"
     Inputs = FeatherInputs
@@ -87,17 +79,6 @@ class Feather(Task):
                 return found[0]
         raise BadInputError(f"hsol_feather: no TP map given and none found beside the raw MS in {raw_dir} "
                             f"(looked for {', '.join(TP_MAP_PATTERNS)}); give tp_map='file.fits'")
-
-    def sun_image(self) -> dict[str, Any]:
-        inp: FeatherInputs = self.inputs  # type: ignore[assignment]
-        suns = [i for i in self.context.images if i.get("kind") == "sun"]
-        if inp.image:
-            suns = [i for i in suns if i["name"] == inp.image]
-        if not suns:
-            known = ", ".join(i["name"] for i in self.context.images if i.get("kind") == "sun") or "none"
-            raise BadInputError(f"hsol_feather: no Sun image {inp.image or ''} in the context (Sun images: "
-                                f"{known}); run hsol_imaging first or give image='name'")
-        return suns[-1]
 
     def read_tp(self, path: Path, name: str) -> tuple[Path, dict[str, Any]]:
         """The TP map as a CASA image (FITS imported into the working directory) and its plane."""
@@ -139,7 +120,7 @@ class Feather(Task):
         if plane.get("mjd_s") is None:
             raise BadInputError(f"hsol_feather: TP map {path} has no observation date (DATE-OBS)")
         if not hfeather.time_offset_ok(plane["mjd_s"], run.start_mjd_s, run.end_mjd_s, inp.max_time_offset_h):
-            from ..fitsio import mjd_s_to_iso
+            from ..weblog.render import mjd_s_to_iso
 
             raise BadInputError(
                 f"hsol_feather: TP map {path} was observed {mjd_s_to_iso(plane['mjd_s'])}, more than "
@@ -179,7 +160,9 @@ class Feather(Task):
         inp: FeatherInputs = self.inputs  # type: ignore[assignment]
         run = self.context.observing_run
         res = self.new_results()
-        img = self.sun_image()
+        from .imaging import find_sun_image
+
+        img = find_sun_image(self.context, inp.image, self.name)
         path = self.find_tp_map()
         res.decide("tp_map", str(path), "given" if inp.tp_map else "found beside the raw MS",
                    by="user" if inp.tp_map else "heuristic")
@@ -303,7 +286,7 @@ class Feather(Task):
     def analyse(self, raw: dict[str, Any]) -> Results:
         from ..weblog import plots
 
-        res = FeatherResults(**vars(raw["results"]))
+        res = ImageResults(**vars(raw["results"]))
         res.images = [raw["image"]]
         img = raw["image"]
         res.summary["feathered"] = {k: v for k, v in img.items() if k != "imagename"}

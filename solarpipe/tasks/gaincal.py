@@ -24,6 +24,7 @@ import numpy as np
 from ..caltables import solution_stats
 from ..context import CalApplication
 from ..errors import BadInputError
+from ..msutil import require_calibrator_data
 from ..qa import QAScore, score_fraction
 from ..task import CalResults, Plot, Results, Task, TaskInputs
 from .bandpass import refant_string
@@ -62,6 +63,7 @@ class Gaincal(Task):
         phase_ids = run.field_ids("phase")
         if not phase_ids:
             raise BadInputError(f"{run.vis}: no CALIBRATE_PHASE field to transfer gains to the Sun")
+        require_calibrator_data(run, phase_ids, "phase", self.name)
         cal_names = [run.fields[i].name for i in cal_ids]
         phase_names = [run.fields[i].name for i in phase_ids]
         spw = ",".join(map(str, run.science_spw_ids))

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..heuristics import imaging as himg
 from ..qa import QAScore
-from ..task import Plot, Results, Task, TaskInputs
+from ..task import ImageResults, Plot, Results, Task, TaskInputs
 
 LOG = logging.getLogger(__name__)
 
@@ -42,14 +42,6 @@ class ImagingInputs(TaskInputs):
     nsigma: float = 3.0
     pblimit: float = 0.2
     pbmask: float = 0.3
-
-
-class ImagingResults(Results):
-    images: list[dict[str, Any]] = []
-
-    def merge_with_context(self, context) -> None:
-        names = {i["name"] for i in self.images}
-        context.images = [i for i in context.images if i.get("name") not in names] + list(self.images)
 
 
 @dataclass
@@ -176,7 +168,7 @@ class Imaging(Task):
         pb_fits = products / f"{name}.pb.fits"
         self.casa.task("exportfits", imagename=f"{imagename}.pb", fitsimage=str(pb_fits), overwrite=True,
                        _note="primary beam response")
-        return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits),
+        return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits), "vis": str(vis),
                 "imagename": str(imagename), "fits": str(fits_jy),
                 "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),
                 "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,
@@ -262,7 +254,7 @@ class Imaging(Task):
     def analyse(self, raw: dict[str, Any]) -> Results:
         from ..weblog import plots
 
-        res = ImagingResults(**vars(raw["results"]))
+        res = ImageResults(**vars(raw["results"]))
         res.images = raw["images"]
         fc = self.context.flux_calibrator or {}
         gain_stage = next((s for s in reversed(self.context.stages) if s.task == "hsol_gaincal"), None)
@@ -314,6 +306,16 @@ class Imaging(Task):
                                    metric_name="dynamic_range", metric_value=dr, topic="imaging",
                                    applies_to={"image": img["name"]}))
         return out
+
+
+def find_sun_image(context, name: str | None, task: str) -> dict[str, Any]:
+    """The latest time-integrated Sun image of the context (or the one called ``name``)."""
+    suns = [i for i in context.images if i.get("kind") == "sun" and (not name or i["name"] == name)]
+    if not suns:
+        known = ", ".join(i["name"] for i in context.images if i.get("kind") == "sun") or "none"
+        raise BadInputError(f"{task}: no Sun image {name or ''} in the context (Sun images: {known}); run "
+                            "hsol_imaging first or give image='name'")
+    return suns[-1]
 
 
 def uv_lengths(vis: str | Path, field_id: int | None = None, max_rows: int = 200000) -> np.ndarray:

@@ -80,6 +80,12 @@ class ImportData(Task):
             check_is_ms(src)
             with self.casa.tool("read every table of the raw MS once (truncation/corruption check)"):
                 check_tables_readable(src)
+            need = tree_size(src)
+            free = shutil.disk_usage(workdir).free
+            if free < 1.2 * need:
+                raise BadInputError(f"hsol_importdata: the working directory {workdir} has {free / 1e9:.2f} GB free "
+                                    f"but the copy of {src} needs {need / 1e9:.2f} GB (and calibration about 20% "
+                                    "more); free space or choose another --workdir")
             self.casa.python(self.casa.format_call("shutil.copytree", {"src": str(src), "dst": str(dst),
                                                                        "symlinks": True}),
                              shutil.copytree, str(src), str(dst), symlinks=True,
@@ -165,3 +171,8 @@ def importdata_qa(run: ObservingRun):
                       "Bandpass and phase calibrators, ATM scans, SYSCAL, CALDEVICE, SQLD SPWs and "
                       "an ephemeris Sun target are present.", metric_name="present",
                       metric_value=True, applies_to={"vis": run.name})
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of the files under a directory (an MS)."""
+    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file() and not f.is_symlink())

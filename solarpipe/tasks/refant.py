@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadInputError
 from ..heuristics.refant import rank_refants
 from ..qa import QAScore
 from ..task import Results, Task, TaskInputs
@@ -44,6 +45,10 @@ class RefAnt(Task):
                               diameters_m=[a.diameter_m for a in run.antennas])
         if self.inputs.refant:  # type: ignore[attr-defined]
             order = [x.strip() for x in self.inputs.refant.split(",")]  # type: ignore[attr-defined]
+            unknown = [a for a in order if a not in names]
+            if unknown:
+                raise BadInputError(f"hsol_refant: refant {', '.join(unknown)} selects no antenna of {run.vis} "
+                                    f"(antennas: {', '.join(names)}); give names from that list")
             res.decide("refant", order, "given", by="user")
         else:
             order = [n for n, s in ranked if np.isfinite(s)]

@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "hsol_applycal": "solarpipe.tasks.applycal:Applycal",
     "hsol_imaging": "solarpipe.tasks.imaging:Imaging",
     "hsol_feather": "solarpipe.tasks.feather:Feather",
+    "hsol_tdimaging": "solarpipe.tasks.tdimaging:TDImaging",
 }
 
 

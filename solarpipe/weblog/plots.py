@@ -529,6 +529,63 @@ def feather_plots(img: dict, tp_plane: dict, disc: dict, profiles: dict, outdir:
     return out
 
 
+def frame_plots(frames: list[dict], cube: Path, ranking: dict, gaps: list[dict], outdir: Path,
+                name: str) -> list[tuple[Path, str]]:
+    """hsol_tdimaging: a strip of frames (K) spread over the series, and per-frame residual
+    rms, rms contrast and beam against time with the gaps shaded."""
+    import numpy as np
+    from astropy.io import fits
+
+    plt = _pyplot()
+    out = []
+    with fits.open(cube) as hdul:
+        data = hdul[0].data  # [time, stokes, freq, y, x]
+        n = data.shape[0]
+        pick = sorted(set(np.linspace(0, n - 1, min(8, n)).round().astype(int)))
+        planes = [data[k, 0, 0] for k in pick]
+    finite = np.concatenate([p[np.isfinite(p)] for p in planes]) if planes else np.array([0.0])
+    vmin, vmax = np.percentile(finite, [1, 99]) if finite.size else (0, 1)
+    fig, axes = plt.subplots(1, len(pick), figsize=(1.9 * len(pick), 2.3), dpi=90, squeeze=False)
+    t0 = frames[0]["mid_mjd_s"]
+    for ax, k, plane in zip(axes[0], pick, planes):
+        ax.imshow(plane, origin="lower", cmap="inferno", vmin=vmin, vmax=vmax)
+        ax.set_title(f"#{k} t={frames[k]['mid_mjd_s'] - t0:.0f} s", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"frames (K, common scale {vmin:.0f} to {vmax:.0f})", fontsize=8)
+    path = outdir / f"{name}_strip.png"
+    _save(fig, path)
+    out.append((path, f"{len(pick)} of {n} frames spread over the series (same colour scale)"))
+    t = np.array([f["mid_mjd_s"] - t0 for f in frames])
+
+    def col(key):
+        return np.array([np.nan if f.get(key) is None else f[key] for f in frames], float)
+
+    fig, axes = plt.subplots(3, 1, figsize=(6.0, 5.4), dpi=90, sharex=True)
+    axes[0].plot(t, col("rms_jy") * 1e3, ".", ms=3)
+    bad = ranking["failed"]
+    if bad:
+        axes[0].plot(t[bad], col("rms_jy")[bad] * 1e3, "rx", label="failed")
+        axes[0].legend(fontsize=7)
+    axes[0].set_ylabel("residual rms (mJy/beam)")
+    axes[1].plot(t, col("contrast"), ".", ms=3)
+    axes[1].set_ylabel("rms contrast")
+    beam = np.array([f.get("beam_arcsec", [np.nan] * 3)[:2] for f in frames], float)
+    axes[2].plot(t, beam[:, 0], ".", ms=3, label="major")
+    axes[2].plot(t, beam[:, 1], ".", ms=3, label="minor")
+    axes[2].set_ylabel("beam (arcsec)")
+    axes[2].legend(fontsize=7)
+    axes[2].set_xlabel("time from the first frame (s)")
+    for ax in axes:
+        for g in gaps:
+            ax.axvspan(g["after_s"] - t0, g["before_s"] - t0, color="grey", alpha=0.2)
+    path = outdir / f"{name}_quality.png"
+    _save(fig, path)
+    out.append((path, "Per frame: residual rms, rms contrast (std/mean with the TP level when feathered), beam; "
+                      "grey: gaps"))
+    return out
+
+
 def sun_elevation(track: dict, run: "ObservingRun", path: Path) -> Path:
     """Sun elevation at the array against UT over the EB, the Sun scans shaded."""
     import matplotlib.dates as mdates

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from solarpipe.context import Context
@@ -102,3 +103,105 @@ def test_missing_catalogue_and_no_bandpass_calibrator_stop_with_exit_code_2(tmp_
     assert out.returncode == 2 and "CALIBRATE_BANDPASS" in out.stderr and str(raw.name) in out.stderr
     ctx = Context.load(tmp_path / "run2")
     assert [s.status for s in ctx.stages][:5] == ["ok"] * 5 and ctx.stages[-1].task == "hsol_bandpass"
+
+
+@pytest.mark.parametrize("role,stage", [("bandpass", "hsol_bandpass"), ("phase", "hsol_gaincal")])
+def test_all_data_of_a_calibrator_flagged_stops_with_exit_code_2(sim_eb_factory, tmp_path, role, stage):
+    """Every visibility of the bandpass (or phase) calibrator flagged in the raw data: the
+    stage that needs it stops with a message naming the calibrator; earlier stages kept."""
+    import shutil
+
+    from casatools import table
+
+    from solarpipe.observing import read_observing_run
+
+    eb = sim_eb_factory(size="tiny", noise=True, bad_data=False, **ARRAY12)
+    raw = tmp_path / "raw" / "flagged.ms"
+    shutil.copytree(eb.ms, raw)
+    shutil.copy(eb.catalogue, raw.parent)
+    run = read_observing_run(raw)
+    fid = run.field_ids(role)[0]
+    tb = table()
+    tb.open(str(raw), nomodify=False)
+    try:
+        rows = tb.query(f"FIELD_ID=={fid}").rownumbers()
+        for r in rows:
+            tb.putcell("FLAG", int(r), np.ones_like(tb.getcell("FLAG", int(r))))
+            tb.putcell("FLAG_ROW", int(r), True)
+    finally:
+        tb.close()
+    out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_calibration", "--vis", str(raw),
+                          "--workdir", str(tmp_path / "run")], capture_output=True, text=True, timeout=900)
+    print(out.stderr[-1500:])
+    assert out.returncode == 2
+    assert f"all data of the {role} calibrator {run.fields[fid].name}" in out.stderr and "flagged" in out.stderr
+    ctx = Context.load(tmp_path / "run")
+    assert ctx.stages[-1].task == stage and ctx.stages[-1].status == "failed"
+    assert all(s.status == "ok" for s in ctx.stages[:-1]) and len(ctx.stages) >= 5
+
+
+def test_empty_selection_from_user_parameters_names_it(tiny_eb, tmp_path):
+    from solarpipe.errors import BadInputError
+
+    ctx = new_context(tmp_path / "run")
+    run_stage(ctx, "hsol_importdata", {"vis": str(tiny_eb.ms)})
+    with pytest.raises(BadInputError, match=r"refant DV99 selects no antenna of .*antennas: "):
+        run_stage(ctx, "hsol_refant", {"refant": "DV99"})
+    with pytest.raises(BadInputError, match=r"no Sun image nosuch.*run hsol_imaging first"):
+        run_stage(ctx, "hsol_feather", {"image": "nosuch"})
+    with pytest.raises(BadInputError, match=r"targets must be 'sun' and/or 'calibrators'"):
+        run_stage(ctx, "hsol_imaging", {"targets": "moon"})
+    assert [s.status for s in Context.load(tmp_path / "run").stages] == ["ok", "failed", "failed", "failed"]
+
+
+def test_read_only_working_directory_gives_exit_code_2(tiny_eb, tmp_path):
+    """An immutable directory (chattr +i: read-only even for root) as --workdir."""
+    wd = tmp_path / "ro"
+    wd.mkdir()
+    if subprocess.run(["chattr", "+i", str(wd)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root and an ext2/3/4 file system)")
+    try:
+        out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_import", "--vis", str(tiny_eb.ms),
+                              "--workdir", str(wd)], capture_output=True, text=True, timeout=300)
+    finally:
+        subprocess.run(["chattr", "-i", str(wd)], check=True)
+    assert out.returncode == 2 and f"working directory {wd} is not writable" in out.stderr, out.stderr[-1000:]
+    assert "Traceback" not in out.stderr and not any(wd.iterdir())
+
+
+def test_full_disk_stops_with_exit_code_2_and_loses_nothing(sim_eb_factory, tmp_path):
+    """The working directory on a tmpfs barely bigger than the MS: hsol_importdata refuses
+    a disk too small for the copy; with room for the copy only, the stage that fills the
+    disk stops with exit code 2, the earlier stages and the raw data intact."""
+    from helpers import tree_digest
+
+    from solarpipe.tasks.importdata import tree_size
+
+    eb = sim_eb_factory(size="tiny", noise=True, bad_data=False, **ARRAY12)
+    raw_digest = tree_digest(eb.ms)
+    size_mb = tree_size(eb.ms) / 2 ** 20
+    results = {}
+    for label, mb in (("too_small", int(size_mb * 0.9)), ("fills_up", int(size_mb * 1.25) + 2)):
+        mnt = tmp_path / label
+        mnt.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mb}m", "tmpfs", str(mnt)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("cannot mount a small tmpfs here (needs root)")
+        try:
+            out = subprocess.run([sys.executable, "-m", "solarpipe", "run", "hsol_calibration", "--vis",
+                                  str(eb.ms), "--workdir", str(mnt / "run")], capture_output=True, text=True,
+                                 timeout=900)
+            ctx = Context.load(mnt / "run")
+            results[label] = (out, [(s.task, s.status) for s in ctx.stages])
+        finally:
+            subprocess.run(["umount", "-l", str(mnt)], check=False)
+    out, stages = results["too_small"]
+    print(out.stderr[-600:])
+    assert out.returncode == 2 and "GB free but the copy of" in out.stderr and stages == [("hsol_importdata", "failed")]
+    out, stages = results["fills_up"]
+    print(out.stderr[-600:], stages)
+    assert out.returncode == 2 and "is full (No space left on device)" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert stages[0] == ("hsol_importdata", "ok") and stages[-1][1] == "failed"
+    assert all(status == "ok" for _, status in stages[:-1])
+    assert tree_digest(eb.ms) == raw_digest
