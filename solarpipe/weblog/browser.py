@@ -58,6 +58,7 @@ class PageReport:
     failed_requests: list[str] = field(default_factory=list)
     external_requests: list[str] = field(default_factory=list)
     broken_images: list[str] = field(default_factory=list)
+    missing_anchors: list[str] = field(default_factory=list)  # '#id' links with no such id
     links: list[str] = field(default_factory=list)
 
     @property
@@ -65,7 +66,8 @@ class PageReport:
         return ([f"{self.url}: console error: {m}" for m in self.console_errors]
                 + [f"{self.url}: failed request: {m}" for m in self.failed_requests]
                 + [f"{self.url}: external request: {m}" for m in self.external_requests]
-                + [f"{self.url}: image not shown: {m}" for m in self.broken_images])
+                + [f"{self.url}: image not shown: {m}" for m in self.broken_images]
+                + [f"{self.url}: link to a missing anchor: #{m}" for m in self.missing_anchors])
 
 
 class HeadlessChromium:
@@ -215,8 +217,11 @@ class HeadlessChromium:
         state = self.evaluate(
             "({images: Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
             ".map(i => i.currentSrc || i.src),"
-            " links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href)})")
+            " links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),"
+            " anchors: Array.from(document.querySelectorAll('a[href^=\"#\"]')).map(a => a.getAttribute('href')"
+            ".slice(1)).filter(id => id && !document.getElementById(id))})")
         report.broken_images = state["images"]
+        report.missing_anchors = state["anchors"]
         report.links = state["links"]
         self._collect_events(report)
         return report
