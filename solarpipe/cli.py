@@ -65,35 +65,35 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_weblog(args: argparse.Namespace) -> int:
+    """Print the weblog's index (or open it), or serve the weblog on loopback until Ctrl-C."""
     index = Path(args.workdir).resolve() / "weblog" / "index.html"
     if not index.exists():
         raise BadInputError(f"no weblog at {index}: run a recipe or a task first")
-    if not args.serve:
+    server = None
+    url = index.as_uri()
+    if args.serve:
+        from .weblog.serve import server_url, weblog_server
+
+        try:
+            server = weblog_server(index.parent, args.port)
+        except OSError as exc:
+            raise BadInputError(f"cannot serve the weblog on 127.0.0.1:{args.port} ({exc.strerror}); "
+                                "give another --port (0: any free port)") from exc
+        url = server_url(server)
+        print(f"serving {index.parent} at {url} (loopback only; Ctrl-C stops)", flush=True)
+    else:
         print(index)
-        if args.open:
-            import webbrowser
-
-            webbrowser.open(index.as_uri())
-        return EXIT_OK
-    from .weblog.serve import server_url, weblog_server
-
-    try:
-        server = weblog_server(index.parent, args.port)
-    except OSError as exc:
-        raise BadInputError(f"cannot serve the weblog on 127.0.0.1:{args.port} ({exc.strerror}); "
-                            "give another --port (0: any free port)") from exc
-    url = server_url(server)
-    print(f"serving {index.parent} at {url} (loopback only; Ctrl-C stops)", flush=True)
     if args.open:
         import webbrowser
 
         webbrowser.open(url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    if server is not None:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return EXIT_OK
 
 
