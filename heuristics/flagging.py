@@ -168,6 +168,8 @@ def coherent_channel_average(vis: np.ndarray, pad: int = 4) -> np.ndarray:
     """
     v = np.asarray(vis)
     nrow, nchan = v.shape
+    if nchan == 0:
+        return np.full(nrow, np.nan, complex)
     spec = np.nan_to_num(np.nanmean(v, axis=0))
     lag = np.fft.fft(spec, n=pad * nchan)
     k = int(np.argmax(np.abs(lag)))

@@ -80,6 +80,8 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
     if task_cls.needs_observing_run and not context.observing_runs:
         raise BadInputError(f"{task_name}: no MS in the context at {context.workdir}; "
                             "run hsol_importdata first")
+    if task_cls.needs_observing_run:
+        check_disk_space(context, task_name, task_cls.creates_corrected)
     number = context.stage_counter + 1
     record = StageRecord(number=number, task=task_name, params=params, started=utcnow())
     casa = CasaCalls(context.workdir, number, task_name)
@@ -125,6 +127,44 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
     say(f"stage {number}: {task_name} done in {record.duration_s:.1f} s"
         + (f", QA {rep:.2f}" if rep is not None else ""))
     return record
+
+
+def check_disk_space(context: Context, task_name: str, creates_corrected: bool) -> None:
+    """BadInputError before a stage starts when the working directory has less free
+    space than the stage may write: as much as the MS for a task that makes
+    CORRECTED_DATA when there is none yet, else a quarter of it (flag versions,
+    caltables, images). A disk that fills inside CASA can abort the process (casacore
+    throws from C++), so check first."""
+    import shutil as _shutil
+
+    from .tasks.importdata import tree_size
+
+    vis = Path(context.observing_run.vis)
+    if not vis.exists():
+        return
+    ms = tree_size(vis)
+    need = ms * (1.0 if creates_corrected and not _has_column(vis, "CORRECTED_DATA") else 0.25)
+    free = _shutil.disk_usage(context.workdir).free
+    if free < need:
+        raise BadInputError(
+            f"{task_name}: the working directory {context.workdir} has {free / 1e9:.2f} GB free, and this stage may "
+            f"write about {need / 1e9:.2f} GB (the MS is {ms / 1e9:.2f} GB). Free space (or copy the working "
+            "directory to a bigger disk), then 'solarpipe resume'. The raw data were not touched and the stages "
+            "before this one are kept")
+
+
+def _has_column(vis: Path, column: str) -> bool:
+    from casatools import table
+
+    tb = table()
+    try:
+        tb.open(str(vis))
+    except Exception:  # noqa: BLE001 - an unreadable MS is reported by the stage itself
+        return True
+    try:
+        return column in tb.colnames()
+    finally:
+        tb.close()
 
 
 def workdir_full(exc: BaseException) -> str:

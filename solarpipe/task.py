@@ -122,6 +122,9 @@ class Task:
     topic: ClassVar[str] = "dataset"  # weblog by-topic grouping
     #: True if the task needs an MS already in the context (all but importdata)
     needs_observing_run: ClassVar[bool] = True
+    #: True if the task makes CORRECTED_DATA when the MS has none (its disk need is then
+    #: about the MS size; see runner.check_disk_space)
+    creates_corrected: ClassVar[bool] = False
 
     def __init__(self, context: "Context", inputs: TaskInputs, casa: "CasaCalls", stage: int):
         self.context = context

@@ -110,6 +110,10 @@ class SimConfig:
     sky: str | None = None
     target_hp_arcsec: tuple[float, float] = (-250.0, 150.0)
     time_variable: bool = False
+    #: rms (deg, at the mean science frequency) and time scale (s) of fast antenna phase errors
+    #: that the phase-calibrator cycle cannot follow (0: none); what self-calibration corrects
+    phase_noise_rms_deg: float = 0.0
+    phase_noise_timescale_s: float = 30.0
     sun_field_convention: str = "sun_centre"
     disc_temperature_k: float | None = None
     # --- instrument / corruption

@@ -72,6 +72,10 @@ class GainModel:
     delay_phase: np.ndarray  # (nant, k)
     pol_rate: np.ndarray  # (nant, 2) rad/s
     centre_freqs: np.ndarray  # (nbb,) Hz
+    #: fast antenna phase errors (the residual a phase-calibrator cycle cannot follow):
+    #: knot times (s from EB start) and phases (nant, nknot) in rad at the mean frequency
+    noise_t: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    noise_phase: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
     def __call__(self, t_rel: np.ndarray, bb_index: int) -> np.ndarray:
         """Gains (nant, 2, nt) for baseband index ``bb_index`` at times ``t_rel`` (s from EB start)."""
@@ -83,6 +87,9 @@ class GainModel:
                                                          + self.delay_phase[:, :, None]), axis=1)  # (nant, nt)
         ph = (self.phase0[:, :, bb_index, None] + 2 * np.pi * self.centre_freqs[bb_index] * delay[:, None, :]
               + self.pol_rate[:, :, None] * t[None, None, :])
+        if self.noise_t.size:  # tropospheric: scales with frequency, same in both polarisations
+            scale = self.centre_freqs[bb_index] / float(np.mean(self.centre_freqs))
+            ph = ph + scale * np.array([np.interp(t, self.noise_t, p) for p in self.noise_phase])[:, None, :]
         return amp * np.exp(1j * ph)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -161,6 +168,17 @@ class Instrument:
             delay_period=r.uniform(0.4, 2.5, (nant, k)) * dur, delay_phase=r.uniform(0, 2 * np.pi, (nant, k)),
             pol_rate=np.radians(r.uniform(-5.0, 5.0, (nant, 2))) / dur,
             centre_freqs=np.array([s.centre_freq_hz for s in sci]))
+        if cfg.phase_noise_rms_deg > 0:
+            # a random walk smoothed over the time scale, drawn from its own stream (other draws unchanged)
+            r = rng_for(cfg.seed, "phase_noise")
+            step = cfg.phase_noise_timescale_s / 4.0
+            knots = np.arange(-step, self.plan.duration_s + 2 * step, step)
+            walk = np.cumsum(r.standard_normal((nant, len(knots))), axis=1)
+            kern = np.exp(-0.5 * (np.arange(-8, 9) / 4.0) ** 2)
+            walk = np.array([np.convolve(w - w.mean(), kern / kern.sum(), mode="same") for w in walk])
+            walk -= walk.mean(axis=1, keepdims=True)
+            walk *= np.radians(cfg.phase_noise_rms_deg) / max(float(walk.std()), 1e-12)
+            self.gains.noise_t, self.gains.noise_phase = knots, walk
         # ---- bandpass
         r = rng_for(cfg.seed, "bandpass")
         x = np.linspace(-1.0, 1.0, nchan)

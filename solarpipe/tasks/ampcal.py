@@ -67,6 +67,7 @@ class AmpCalResults(CalResults):
 
 class AmpCal(Task):
     name = "hsol_ampcal"
+    creates_corrected = True
     Inputs = AmpCalInputs
     topic = "calibration"
 

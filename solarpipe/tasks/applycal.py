@@ -26,6 +26,7 @@ class ApplycalInputs(TaskInputs):
 
 class Applycal(Task):
     name = "hsol_applycal"
+    creates_corrected = True
     Inputs = ApplycalInputs
     topic = "calibration"
 

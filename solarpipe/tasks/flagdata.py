@@ -247,6 +247,8 @@ class FlagData(Task):
         masked = np.where(flag, np.nan, data)
         out: list[AutoFlag] = []
         chan_ok = ~np.all(flag, axis=(0, 2))
+        if chan_ok.sum() < 3:  # (almost) everything already flagged: nothing left to test
+            return out, np.ones(nant, bool)
         nchan_ok = max(int(chan_ok.sum()), 1)
         bl = a1 * nant + a2
         ubl, inv = np.unique(bl, return_inverse=True)

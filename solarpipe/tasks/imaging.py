@@ -168,7 +168,12 @@ class Imaging(Task):
         pb_fits = products / f"{name}.pb.fits"
         self.casa.task("exportfits", imagename=f"{imagename}.pb", fitsimage=str(pb_fits), overwrite=True,
                        _note="primary beam response")
+        params = {k: v for k, v in clean.items() if k != "vis"}
+        params.update(niter=int(niter), field="")
+        if len(geo.pointing_offsets_arcsec) == 1:
+            params.update(usemask="pb", pbmask=inp.pbmask, pbcor=True)
         return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits), "vis": str(vis),
+                "tclean_params": params, "n_pointings": len(geo.pointing_offsets_arcsec),
                 "imagename": str(imagename), "fits": str(fits_jy),
                 "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),
                 "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,

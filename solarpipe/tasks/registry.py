@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "hsol_gaincal": "solarpipe.tasks.gaincal:Gaincal",
     "hsol_applycal": "solarpipe.tasks.applycal:Applycal",
     "hsol_imaging": "solarpipe.tasks.imaging:Imaging",
+    "hsol_selfcal": "solarpipe.tasks.selfcal:Selfcal",
     "hsol_feather": "solarpipe.tasks.feather:Feather",
     "hsol_tdimaging": "solarpipe.tasks.tdimaging:TDImaging",
 }

@@ -178,6 +178,7 @@ class TDImaging(Task):
         ranking = htd.rank_frames([r.get("rms_jy") if r["ok"] else None for r in per_frame])
         gaps = htd.find_gaps(frames, cadence)
         res.summary.update(frames=per_frame, ranking=ranking, gaps=gaps, cube=str(cube), cadence_s=cadence,
+                           source_image=img["name"],
                            zero_level_k=zero, failed_fraction=len(ranking["failed"]) / len(per_frame))
         res.images = [{"name": name, "kind": "sun_frames", "fits_kelvin": str(cube), "source_image": img["name"],
                        "n_frames": len(per_frame), "cadence_s": cadence, "frames_dir": str(raw["frames_dir"]),

@@ -586,6 +586,58 @@ def frame_plots(frames: list[dict], cube: Path, ranking: dict, gaps: list[dict],
     return out
 
 
+def selfcal_plots(iterations: list[dict], workdir: Path, start: dict, final: dict | None,
+                  outdir: Path) -> list[tuple[Path, str]]:
+    """hsol_selfcal: phase solutions against time per step (one line per antenna) and the
+    Sun image before and after self-calibration on one colour scale (K)."""
+    import numpy as np
+
+    from ..caltables import read_caltable
+    from ..fitsio import casa_image_plane
+    from ..heuristics.imaging import jy_per_beam_to_kelvin
+
+    plt = _pyplot()
+    out = []
+    steps = [it for it in iterations if it.get("table") and (Path(workdir) / it["table"]).exists()]
+    if steps:
+        fig, axes = plt.subplots(len(steps), 1, figsize=(6.0, 2.0 * len(steps) + 0.6), dpi=90, squeeze=False)
+        for ax, it in zip(axes[:, 0], steps):
+            t = read_caltable(Path(workdir) / it["table"])
+            if len(t["TIME"]):
+                t0 = t["TIME"].min()
+                ph = np.degrees(np.angle(t["param"][:, 0, 0]))
+                ok = ~t["flag"][:, 0, 0]
+                for ant in np.unique(t["ANTENNA1"]):
+                    sel = (t["ANTENNA1"] == ant) & ok
+                    ax.plot(t["TIME"][sel] - t0, ph[sel], ".", ms=2)
+            ax.set_ylabel("phase (deg)")
+            ax.set_title(f"step {it['step']}: solint {it['solint']}, {'kept' if it['accepted'] else 'rejected'}",
+                         fontsize=8)
+        axes[-1, 0].set_xlabel("time (s)")
+        path = outdir / "selfcal_solutions.png"
+        _save(fig, path)
+        out.append((path, "Self-calibration solutions (first polarisation and SPW) per step, one colour per antenna"))
+    if final:
+        planes = []
+        for img in (start, final):
+            p = casa_image_plane(f"{img['imagename']}.image.pbcor")
+            planes.append((img["name"], p["data"].T * jy_per_beam_to_kelvin(p["freq_hz"], p["bmaj"], p["bmin"])))
+        finite = np.concatenate([d[np.isfinite(d)] for _, d in planes])
+        vmin, vmax = np.percentile(finite, [0.5, 99.5])
+        fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.8), dpi=90)
+        for ax, (label, data) in zip(axes, planes):
+            im = ax.imshow(data, origin="lower", cmap="inferno", vmin=vmin, vmax=vmax)
+            ax.set_title(label, fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        fig.colorbar(im, ax=axes, label="K (RJ), interferometer only")
+        path = outdir / "selfcal_before_after.png"
+        fig.savefig(path)
+        plt.close(fig)
+        out.append((path, "The Sun image before (left) and after (right) self-calibration, same colour scale"))
+    return out
+
+
 def sun_elevation(track: dict, run: "ObservingRun", path: Path) -> Path:
     """Sun elevation at the array against UT over the EB, the Sun scans shaded."""
     import matplotlib.dates as mdates

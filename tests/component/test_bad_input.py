@@ -200,8 +200,11 @@ def test_full_disk_stops_with_exit_code_2_and_loses_nothing(sim_eb_factory, tmp_
     assert out.returncode == 2 and "GB free but the copy of" in out.stderr and stages == [("hsol_importdata", "failed")]
     out, stages = results["fills_up"]
     print(out.stderr[-600:], stages)
-    assert out.returncode == 2 and "is full (No space left on device)" in out.stderr
-    assert "Traceback" not in out.stderr
-    assert stages[0] == ("hsol_importdata", "ok") and stages[-1][1] == "failed"
+    # the stage about to fill the disk is stopped before it starts (a disk filling up inside
+    # casacore can abort the process); a disk filling anyway inside Python gives the same code
+    assert out.returncode == 2 and ("GB free, and this stage may write" in out.stderr
+                                    or "is full (No space left on device)" in out.stderr)
+    assert "Traceback" not in out.stderr and "'solarpipe resume'" in out.stderr
+    assert stages[0] == ("hsol_importdata", "ok") and len(stages) >= 1
     assert all(status == "ok" for _, status in stages[:-1])
     assert tree_digest(eb.ms) == raw_digest

@@ -1,0 +1,68 @@
+"""Decisions of solar self-calibration (hsol_selfcal), as pure functions.
+
+Phase-only solutions with solution intervals stepping down from the scan length
+to the integration; SPWs are combined when one SPW alone would not reach the
+SNR needed per solution. An iteration is kept only when the image measurably
+improves (the residual rms drops) and its solutions are not noise (few failed
+solutions); the first rejected step ends the sequence, since a shorter interval
+has even less signal.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+#: solution intervals tried, longest first ('inf' = one per scan)
+DEFAULT_SOLINTS = ("inf", "60s", "20s", "int")
+
+
+def solint_seconds(solint: str, scan_s: float, integration_s: float) -> float:
+    """Length (s) of a CASA solint string: 'inf' -> the scan, 'int' -> one integration."""
+    if solint == "inf":
+        return scan_s
+    if solint == "int":
+        return integration_s
+    return float(solint.rstrip("s"))
+
+
+def solint_sequence(scan_s: float, integration_s: float,
+                    candidates: Sequence[str] = DEFAULT_SOLINTS) -> list[str]:
+    """The candidate intervals, longest first, keeping only those shorter than the one
+    before (a '60s' step in a 40 s scan repeats 'inf')."""
+    out: list[str] = []
+    last = math.inf
+    for s in candidates:
+        sec = solint_seconds(s, scan_s, integration_s)
+        if sec < last * 0.9:
+            out.append(s)
+            last = sec
+    return out
+
+
+def solution_snr(flux_jy: float, sigma_vis_jy: float, n_ant: int, n_vis_per_baseline: float) -> float:
+    """Expected SNR of one antenna's phase solution: the flux seen by the antenna on its
+    n_ant - 1 baselines, each averaged over ``n_vis_per_baseline`` visibilities."""
+    if sigma_vis_jy <= 0 or n_ant < 2:
+        return 0.0
+    return flux_jy / sigma_vis_jy * math.sqrt(max(n_ant - 1, 1) * max(n_vis_per_baseline, 1.0))
+
+
+def combine_spws(snr_per_spw: float, min_snr: float = 3.0) -> tuple[bool, str]:
+    """Combine SPWs in the solve when one SPW alone gives less than ``min_snr``."""
+    if snr_per_spw >= min_snr:
+        return False, f"expected SNR per SPW {snr_per_spw:.1f} >= {min_snr:g}: solve per SPW"
+    return True, f"expected SNR per SPW {snr_per_spw:.1f} < {min_snr:g}: SPWs combined"
+
+
+def accept_iteration(rms_before: float, rms_after: float, failed_fraction: float,
+                     min_gain: float = 0.02, max_failed: float = 0.3) -> tuple[bool, str]:
+    """Keep a self-calibration step if the residual rms drops by at least ``min_gain``
+    (fractional) and at most ``max_failed`` of the solutions failed."""
+    if not (math.isfinite(rms_before) and math.isfinite(rms_after)) or rms_before <= 0:
+        return False, "no valid rms to compare"
+    gain = 1.0 - rms_after / rms_before
+    if failed_fraction > max_failed:
+        return False, f"{failed_fraction:.0%} of the solutions failed (> {max_failed:.0%}): noise, not signal"
+    if gain < min_gain:
+        return False, f"residual rms {rms_before:.4g} -> {rms_after:.4g} Jy/beam ({-gain:+.1%}): no real improvement"
+    return True, f"residual rms {rms_before:.4g} -> {rms_after:.4g} Jy/beam ({-gain:+.1%})"

@@ -1,0 +1,29 @@
+"""heuristics.selfcal: solution intervals, SNR, SPW combination, acceptance (no CASA)."""
+from __future__ import annotations
+
+import pytest
+
+from solarpipe.heuristics import selfcal as hsc
+
+
+def test_solint_sequence_steps_down_and_skips_repeats():
+    assert hsc.solint_sequence(142.0, 2.0) == ["inf", "60s", "20s", "int"]
+    assert hsc.solint_sequence(40.0, 2.0) == ["inf", "20s", "int"]  # 60 s is no shorter than a 40 s scan
+    assert hsc.solint_seconds("int", 40.0, 2.0) == 2.0 and hsc.solint_seconds("20s", 40.0, 2.0) == 20.0
+
+
+def test_solution_snr_and_spw_combination():
+    snr = hsc.solution_snr(1.0, 1.0, 10, 4)
+    assert snr == pytest.approx(6.0)
+    assert hsc.combine_spws(snr, 3.0)[0] is False
+    combine, why = hsc.combine_spws(2.0, 3.0)
+    assert combine and "combined" in why
+    assert hsc.solution_snr(1.0, 0.0, 10, 4) == 0.0
+
+
+@pytest.mark.parametrize("before,after,failed,ok", [
+    (1.0, 0.7, 0.0, True), (1.0, 0.99, 0.0, False), (1.0, 1.1, 0.0, False), (1.0, 0.5, 0.5, False),
+    (float("nan"), 0.5, 0.0, False)])
+def test_accept_iteration(before, after, failed, ok):
+    accepted, why = hsc.accept_iteration(before, after, failed)
+    assert accepted is ok and why
