@@ -77,14 +77,35 @@ def cmd_tasks(args: argparse.Namespace) -> int:
 
 
 def cmd_weblog(args: argparse.Namespace) -> int:
+    """Print the weblog's index (or open it), or serve the weblog on loopback until Ctrl-C."""
     index = Path(args.workdir).resolve() / "weblog" / "index.html"
     if not index.exists():
         raise BadInputError(f"no weblog at {index}: run a recipe or a task first")
-    print(index)
+    server = None
+    url = index.as_uri()
+    if args.serve:
+        from .weblog.serve import server_url, weblog_server
+
+        try:
+            server = weblog_server(index.parent, args.port)
+        except OSError as exc:
+            raise BadInputError(f"cannot serve the weblog on 127.0.0.1:{args.port} ({exc.strerror}); "
+                                "give another --port (0: any free port)") from exc
+        url = server_url(server)
+        print(f"serving {index.parent} at {url} (loopback only; Ctrl-C stops)", flush=True)
+    else:
+        print(index)
     if args.open:
         import webbrowser
 
-        webbrowser.open(index.as_uri())
+        webbrowser.open(url)
+    if server is not None:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return EXIT_OK
 
 
@@ -143,9 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("tasks", help="list tasks and their parameters")
     t.set_defaults(func=cmd_tasks)
 
-    w = sub.add_parser("weblog", help="print (or open) the weblog index")
+    w = sub.add_parser("weblog", help="print (or open, or serve) the weblog index")
     w.add_argument("--workdir", default=".")
     w.add_argument("--open", action="store_true", help="open it in a browser")
+    w.add_argument("--serve", action="store_true",
+                   help="serve it over HTTP on 127.0.0.1 until Ctrl-C (prints the URL)")
+    w.add_argument("--port", type=int, default=0, help="port for --serve (default 0: any free port)")
     w.set_defaults(func=cmd_weblog)
 
     sim = sub.add_parser("simulate", help="write a simulated solar EB with its truth "

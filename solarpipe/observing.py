@@ -96,6 +96,7 @@ class ObservingRun:
     subtables: dict[str, bool] = field(default_factory=dict)
     project: str = ""
     observer: str = ""
+    integration_s: float = 0.0  # typical integration (dump) time, from the TIME steps
 
     # -- selections by meaning -------------------------------------------
     def spw_ids(self, role: str, science_setup: bool | None = None) -> list[int]:
@@ -116,6 +117,19 @@ class ObservingRun:
     def scans_with_intent(self, intent: str) -> list[Scan]:
         """Scans having an intent (prefix match: 'CALIBRATE_ATMOSPHERE' matches '#HOT')."""
         return [s for s in self.scans if any(i.startswith(intent) for i in s.intents)]
+
+    def time_on_source_s(self) -> float:
+        """Time on the Sun: the on-source sub-scans of the Sun fields (each from the start
+        of its first to the end of its last integration), as the ALMA weblog reports it."""
+        sun = set(self.sun_field_ids)
+        total = 0.0
+        for scan in self.scans_with_intent("OBSERVE_TARGET"):
+            for sub in scan.subscans:
+                on = any(i.startswith("OBSERVE_TARGET") and not i.endswith("OFF_SOURCE")
+                         for i in sub.intents)
+                if on and sun.intersection(sub.field_ids):
+                    total += sub.end_mjd_s - sub.start_mjd_s + self.integration_s
+        return total
 
     def antenna_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -321,6 +335,11 @@ def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) ->
     order = np.lexsort((time_, scan_no))
     time_s, scan_s, state_s, field_s, spw_s = (a[order] for a in (time_, scan_no, state_id, field_id, row_spw))
     bounds = np.flatnonzero(np.diff(scan_s)) + 1
+    sci_t = np.isin(spw_s, [s.id for s in spws if s.role == "science"])
+    sci_t = sci_t if sci_t.any() else np.ones_like(sci_t)
+    steps = np.diff(time_s[sci_t])
+    steps = steps[(steps > 1e-3) & (np.diff(scan_s[sci_t]) == 0)]
+    integration = float(np.median(steps)) if steps.size else 0.0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(scan_s)]):
         t, st, fl, sp = time_s[lo:hi], state_s[lo:hi], field_s[lo:hi], spw_s[lo:hi]
         subs = []
@@ -366,7 +385,7 @@ def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) ->
         start_mjd_s=float(time_.min()), end_mjd_s=float(time_.max()),
         spws=spws, antennas=antennas, fields=fields, scans=scans,
         mosaic=len(sun_fields) > 1, ephemeris_target=any(f.is_ephemeris for f in sun_fields),
-        subtables=subtables, project=project, observer=observer)
+        subtables=subtables, project=project, observer=observer, integration_s=integration)
 
 
 def _has_rows(vis: str, keywords: dict, name: str) -> bool:

@@ -44,6 +44,24 @@ def qa2_verdict(score: float | None, failed: bool = False) -> str:
     return "fail"
 
 
+#: What the home page says for the lowest stage colour (the analyst still decides QA2)
+VERDICTS = {
+    "red": "Needs attention: a stage is red or failed. QA2 fail unless the analyst can explain it.",
+    "yellow": "Review the yellow stages: warnings that may affect the science (QA2 semi-pass or pass).",
+    "blue": "Usable: some stages are suboptimal (blue). QA2 pass likely after a look at them.",
+    "green": "All stages green: QA2 pass suggested.",
+    "grey": "No stage has run yet.",
+}
+
+
+def overall_verdict(stage_scores: Iterable[float | None]) -> tuple[str, str]:
+    """(colour, text) of a whole run from its stages' representative scores: the lowest
+    one decides, as ARC staff read the weblog (a failed stage has score 0)."""
+    scores = [s for s in stage_scores if s is not None]
+    c = colour(min(scores)) if scores else "grey"
+    return c, VERDICTS[c]
+
+
 @dataclass
 class QAScore:
     """One QA verdict with the metric behind it and what it applies to."""

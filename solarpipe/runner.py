@@ -6,7 +6,6 @@ re-rendered, so a partial run already has a weblog and can be resumed.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import traceback
@@ -19,6 +18,7 @@ from .casaenv import casa_versions
 from .context import Context, StageRecord, utcnow
 from .errors import BadInputError, StageFailedError
 from .qa import QAScore
+from .stagelog import StageLog
 from .task import Task, input_fields
 from .tasks.registry import get_task
 
@@ -90,13 +90,15 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
     LOG.info("stage %d: %s %s", number, task_name, params)
     _casalog_post(f"solarpipe stage {number}: {task_name} started")
     t0 = time.perf_counter()
+    stage_log = StageLog()
     try:
-        results = task.execute()
+        with stage_log:
+            results = task.execute()
     except BadInputError as exc:
         record.status = "failed"
         record.error = str(exc)
         record.results = _failed_results(task_name, number, str(exc))
-        _finish(context, record, t0, casa)
+        _finish(context, record, t0, casa, stage_log)
         say(f"stage {number}: {task_name} FAILED (bad input): {exc}")
         raise
     except Exception as exc:  # noqa: BLE001 - any task failure is a failed stage
@@ -108,7 +110,7 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
                         "'solarpipe resume'" if full else f"{type(exc).__name__}: {exc}")
         record.results = _failed_results(task_name, number, record.error, traceback.format_exc())
         try:
-            _finish(context, record, t0, casa)
+            _finish(context, record, t0, casa, stage_log)
         except OSError as exc2:  # the disk is full: the context file keeps its previous content
             if not workdir_full(exc2):
                 raise
@@ -119,8 +121,7 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
     results.merge_with_context(context)
     record.status = "ok"
     record.results = results.to_dict()
-    record.results["casa_calls"] = casa.calls
-    _finish(context, record, t0, casa)
+    _finish(context, record, t0, casa, stage_log)
     rep = min((q.score for q in results.qa), default=None)
     say(f"stage {number}: {task_name} done in {record.duration_s:.1f} s"
         + (f", QA {rep:.2f}" if rep is not None else ""))
@@ -185,8 +186,12 @@ def _failed_results(task: str, number: int, error: str, tb: str = "") -> dict[st
             "plots": [], "summary": {"traceback": tb}, "messages": [error], "inputs": {}}
 
 
-def _finish(context: Context, record: StageRecord, t0: float, casa: CasaCalls) -> None:
-    """Record the stage, save context + snapshot atomically, re-render the weblog."""
+def _finish(context: Context, record: StageRecord, t0: float, casa: CasaCalls,
+            stage_log: StageLog) -> None:
+    """Record the stage (with its CASA calls and log excerpt), save context + snapshot
+    atomically, re-render the weblog."""
+    record.results["casa_calls"] = casa.calls
+    record.results["log"] = stage_log.excerpt()
     record.finished = utcnow()
     record.duration_s = round(time.perf_counter() - t0, 3)
     context.stages = [s for s in context.stages if s.number != record.number] + [record]

@@ -100,6 +100,7 @@ class ImportData(Task):
         return {"results": results, "run": run, "listfile": listfile, "asdm": is_asdm}
 
     def analyse(self, raw: dict[str, Any]) -> Results:
+        from .. import sungeometry
         from ..weblog import plots
 
         run: ObservingRun = raw["run"]
@@ -114,9 +115,18 @@ class ImportData(Task):
             "subtables": run.subtables,
             "listobs": str(Path(raw["listfile"]).relative_to(Path(self.context.workdir) / "weblog")),
         }
+        with self.casa.tool("Sun elevation over the EB (measures) and the pointings on the disc"):
+            track = sungeometry.sun_elevation_track(run)
+            disc = sungeometry.pointings_on_disc(run.vis, run)
+        res.summary["sun_elevation_deg"] = sungeometry.elevation_summary(track)
+        res.summary["time_on_source_min"] = round(run.time_on_source_s() / 60.0, 2)
+        if disc:
+            res.summary["pointings_helioprojective_arcsec"] = {
+                n: {"Tx": round(x, 1), "Ty": round(y, 1)}
+                for n, x, y in zip(disc["names"], disc["tx_arcsec"], disc["ty_arcsec"])}
         overview = Path(self.context.workdir) / "weblog" / "overview"
         overview.mkdir(parents=True, exist_ok=True)
-        for path, caption in plots.observation_overview_plots(run, overview):
+        for path, caption in plots.observation_overview_plots(run, overview, track, disc):
             res.plots.append(Plot(path=str(Path(path).relative_to(overview.parent)),
                                   caption=caption, group="overview"))
         return res

@@ -126,17 +126,29 @@ def mosaic_layout(run: "ObservingRun", path: Path) -> Path:
     return path
 
 
-def observation_overview_plots(run: "ObservingRun", outdir: Path) -> list[tuple[Path, str]]:
-    """The observation overview plots; returns (path, caption) pairs."""
+def observation_overview_plots(run: "ObservingRun", outdir: Path, sun_track: dict | None = None,
+                               disc: dict | None = None) -> list[tuple[Path, str]]:
+    """The observation overview plots; returns (path, caption) pairs. With the Sun's
+    elevation track and its pointings on the disc (solarpipe.sungeometry), those too;
+    without an ephemeris the pointings are drawn as sky offsets from their mean."""
     outdir.mkdir(parents=True, exist_ok=True)
-    return [
+    out = [
         (scan_timeline(run, outdir / "scan_timeline.png"),
          "Scans coloured by intent, and their sub-scans (filled = on source)."),
         (antenna_positions(run, outdir / "antenna_positions.png"),
          "Antenna positions relative to the array centre; 12m circles, 7m squares."),
-        (mosaic_layout(run, outdir / "mosaic_layout.png"),
-         "Sun pointings with the 12m primary-beam FWHM at the mean science frequency."),
     ]
+    if disc:
+        out.append((mosaic_on_sun_disc(disc, outdir / "mosaic_on_sun.png"),
+                    "Sun pointings on the solar disc (helioprojective, at the EB mid-time) with the "
+                    "12m primary-beam FWHM; right: zoom on the red box."))
+    else:
+        out.append((mosaic_layout(run, outdir / "mosaic_layout.png"),
+                    "Sun pointings with the 12m primary-beam FWHM at the mean science frequency."))
+    if sun_track:
+        out.append((sun_elevation(sun_track, run, outdir / "sun_elevation.png"),
+                    "Sun elevation at the array centre over the EB; Sun scans shaded."))
+    return out
 
 
 def flag_heatmap(summary: dict, run: "ObservingRun", path: Path) -> Path:
@@ -187,7 +199,7 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
                 ax.plot(bad, spec[bad], "x", color=line.get_color(), ms=6)
         ax.set_xlabel("channel")
         ax.set_ylabel("mean |V| (raw correlation)")
-        ax.set_title(f"SPW {spw}: calibrator spectra (x: newly flagged channels)")
+        ax.set_title(f"SPW {spw}: calibrator spectra\n(x: newly flagged channels)", fontsize=10)
         ax.legend(fontsize=6, ncol=3)
         path = outdir / f"cal_amp_vs_channel_spw{spw}.png"
         _save(fig, path)
@@ -207,7 +219,7 @@ def calibrator_before_after(plots_data: dict, outdir: Path) -> list[tuple[Path, 
             ax.plot((t[is_bad] - t0) / 60, amp[is_bad], ".", ms=1.5, color="C3")
         ax.set_xlabel("minutes from scan start")
         ax.set_ylabel("|V| (raw correlation)")
-        ax.set_title(f"SPW {spw}: calibrator amplitude vs time (red: newly flagged antennas)")
+        ax.set_title(f"SPW {spw}: calibrator amplitude vs time\n(red: newly flagged antennas)", fontsize=10)
         path = outdir / f"cal_amp_vs_time_spw{spw}.png"
         _save(fig, path)
         out.append((path, f"SPW {spw}: calibrator amplitude vs time; red points belong to "
@@ -262,8 +274,10 @@ def tsys_spectra(tsys_table: Path, run: "ObservingRun", outdir: Path) -> list[tu
     try:
         ant = tb.getcol("ANTENNA1")
         spw = tb.getcol("SPECTRAL_WINDOW_ID")
-        spectra = [np.where(tb.getcell("FLAG", i), np.nan, tb.getcell("FPARAM", i))[..., 0]
-                   for i in range(tb.nrows())]
+        spectra = []  # (npol, nchan) per row: FPARAM cells are (npol, nchan)
+        for i in range(tb.nrows()):
+            fparam = tb.getcell("FPARAM", i)
+            spectra.append(np.where(tb.getcell("FLAG", i), np.nan, fparam).reshape(fparam.shape[0], -1))
     finally:
         tb.close()
     spws = sorted(set(int(s) for s in spw))
@@ -622,3 +636,64 @@ def selfcal_plots(iterations: list[dict], workdir: Path, start: dict, final: dic
         plt.close(fig)
         out.append((path, "The Sun image before (left) and after (right) self-calibration, same colour scale"))
     return out
+
+
+def sun_elevation(track: dict, run: "ObservingRun", path: Path) -> Path:
+    """Sun elevation at the array against UT over the EB, the Sun scans shaded."""
+    import matplotlib.dates as mdates
+    import numpy as np
+
+    plt = _pyplot()
+    epoch = np.datetime64("1858-11-17T00:00:00")
+
+    def to_dt(mjd_s):
+        return epoch + (np.asarray(mjd_s, float) * 1e3).astype("timedelta64[ms]")
+
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    for i, scan in enumerate(run.scans_with_intent("OBSERVE_TARGET")):
+        ax.axvspan(to_dt(scan.start_mjd_s), to_dt(scan.end_mjd_s), color=INTENT_COLOURS["OBSERVE_TARGET"],
+                   alpha=0.25, lw=0, label="Sun scans" if i == 0 else None)
+    ax.plot(to_dt(track["mjd_s"]), track["elevation_deg"], color="k", lw=1.5, label="Sun elevation")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
+    ax.set_xlabel(f"UT on {str(to_dt(run.start_mjd_s))[:10]} (hh:mm)")
+    ax.set_ylabel("elevation (deg)")
+    ax.set_title("Sun elevation at the array centre")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _save(fig, path)
+    return path
+
+
+def mosaic_on_sun_disc(disc: dict, path: Path) -> Path:
+    """Sun pointings (12m PB FWHM circles) on a sketch of the solar disc, helioprojective
+    arcsec (solar west right, solar north up): the whole disc and a zoom on the pointings."""
+    import numpy as np
+
+    plt = _pyplot()
+    tx, ty = np.asarray(disc["tx_arcsec"]), np.asarray(disc["ty_arcsec"])
+    r_sun, pb = disc["radius_arcsec"], disc["pb_fwhm_arcsec"]
+    fig, (full, zoom) = plt.subplots(1, 2, figsize=(9, 4.6), dpi=90)
+    phi = np.linspace(0, 2 * np.pi, 361)
+    for ax in (full, zoom):
+        ax.fill(r_sun * np.cos(phi), r_sun * np.sin(phi), color="#fdd37a", zorder=0)
+        ax.plot(r_sun * np.cos(phi), r_sun * np.sin(phi), color="#c47f00", lw=1)
+        for x, y in zip(tx, ty):
+            ax.add_patch(plt.Circle((x, y), pb / 2, fill=False, color="#1f4e9c", lw=0.9))
+        ax.set_aspect("equal")
+        ax.set_xlabel("Tx (arcsec, solar west)")
+        ax.set_ylabel("Ty (arcsec, solar north)")
+    lim = 1.15 * r_sun
+    full.set_xlim(-lim, lim)
+    full.set_ylim(-lim, lim)
+    half = max(np.ptp(tx), np.ptp(ty)) / 2 + pb
+    cx, cy = (tx.max() + tx.min()) / 2, (ty.max() + ty.min()) / 2
+    full.add_patch(plt.Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="#d62728", lw=1))
+    full.set_title(f"solar disc (R = {r_sun:.0f}\"), P = {disc['p_angle_deg']:.1f} deg")
+    zoom.set_xlim(cx - half, cx + half)
+    zoom.set_ylim(cy - half, cy + half)
+    for name, x, y in zip(disc["names"], tx, ty):
+        zoom.annotate(name, (x, y), fontsize=7, ha="center", va="center")
+    zoom.set_title(f"{len(tx)} pointing(s)\ncircles: 12m PB FWHM {pb:.0f}\" at {disc['freq_ghz']:.0f} GHz",
+                   fontsize=10)
+    _save(fig, path)
+    return path
