@@ -51,7 +51,7 @@ def corrected(ctx: Context, spw: int, rows: np.ndarray):
 def test_recipe_runs_from_cli_and_python(calibrated):
     eb, cli, py = calibrated
     assert [s.task for s in cli.stages] == STAGES
-    assert [s.task for s in py.stages] == STAGES + ["hsol_imaging", "hsol_feather"]  # hsol_solar
+    assert [s.task for s in py.stages] == STAGES + ["hsol_imaging", "hsol_feather", "hsol_exportdata"]  # hsol_solar
     for ctx in (cli, py):
         assert all(s.status == "ok" for s in ctx.stages)
         assert all(s.results["qa"] for s in ctx.stages)  # QA for every stage
