@@ -26,6 +26,10 @@ LOG = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
 
+#: what to do when the working directory's disk is (about to be) full
+DISK_FULL_ADVICE = ("Free space (or copy the working directory to a bigger disk), then 'solarpipe resume'. "
+                    "The raw data were not touched and the stages before this one are kept")
+
 
 def new_context(workdir: str | Path, name: str = "solarpipe") -> Context:
     """A fresh context in ``workdir`` (created if needed), saved with snapshot 0."""
@@ -105,9 +109,7 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
         full = workdir_full(exc)
         record.status = "failed"
         record.error = (f"{task_name}: the working directory {context.workdir} is full ({full}) while this "
-                        "stage was writing. The raw data were not touched and the stages before this one are "
-                        "kept; free space (or copy the working directory to a bigger disk), then "
-                        "'solarpipe resume'" if full else f"{type(exc).__name__}: {exc}")
+                        f"stage was writing. {DISK_FULL_ADVICE}" if full else f"{type(exc).__name__}: {exc}")
         record.results = _failed_results(task_name, number, record.error, traceback.format_exc())
         try:
             _finish(context, record, t0, casa, stage_log)
@@ -147,9 +149,7 @@ def check_disk_space(context: Context, task_name: str, creates_corrected: bool) 
     if free < need:
         raise BadInputError(
             f"{task_name}: the working directory {context.workdir} has {free / 1e9:.2f} GB free, and this stage may "
-            f"write about {need / 1e9:.2f} GB (the MS is {ms / 1e9:.2f} GB). Free space (or copy the working "
-            "directory to a bigger disk), then 'solarpipe resume'. The raw data were not touched and the stages "
-            "before this one are kept")
+            f"write about {need / 1e9:.2f} GB (the MS is {ms / 1e9:.2f} GB). {DISK_FULL_ADVICE}")
 
 
 def _has_column(vis: Path, column: str) -> bool:

@@ -348,6 +348,17 @@ class Feather(Task):
         return out
 
 
+def tp_zero_level_k(context, image_name: str) -> float | None:
+    """The disc level (K) the interferometer misses in the Sun image ``image_name``, from the
+    latest hsol_feather run on it (feathered minus interferometer-only central mean); None
+    if it was not feathered."""
+    f = next((i for i in reversed(context.images) if i.get("kind") == "feathered"
+              and i.get("source_image") == image_name), None)
+    if f is None:
+        return None
+    return float(f["central_mean"]["feathered_k"] - f["central_mean"]["interferometer_k"])
+
+
 def write_like(template: str, out: Path, data_xy: np.ndarray, beam: tuple[float, float, float]) -> None:
     """A CASA image on ``template``'s grid holding ``data_xy`` (Jy/beam) with the given beam."""
     from casatools import image, quanta

@@ -140,7 +140,7 @@ class Imaging(Task):
             res.decide("primary_beam_7m", himg.primary_beam_fwhm_arcsec(freq, dish), "7m antennas present")
         name = f"{run.name}.s{self.stage}.sun"
         imagename = Path(self.context.workdir) / name
-        _remove_images(imagename)
+        remove_images(imagename)
         clean = dict(vis=str(vis), phasecenter="TRACKFIELD", specmode="mfs", stokes="I", gridder=gridder,
                      deconvolver="multiscale", scales=list(scales), imsize=[int(imsize), int(imsize)],
                      cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, threshold=f"{threshold:.6g}Jy",
@@ -192,7 +192,7 @@ class Imaging(Task):
         calls, pointings = [], []
         for k, (name, (px, py)) in enumerate(zip(geo.field_names, pix)):
             sub = Path(f"{imagename}.p{k}")
-            _remove_images(sub)
+            remove_images(sub)
             pointings.append(str(sub))
             calls.append(("tclean", dict(imagename=str(sub), field=name, niter=per_niter, usemask="user",
                                          mask=f"circle[[{px:.1f}pix,{py:.1f}pix],{radius:.1f}pix]", pbcor=False,
@@ -222,7 +222,7 @@ class Imaging(Task):
             imsize = himg.fast_fft_size(int(1.2 * himg.primary_beam_fwhm_arcsec(freq, 12.0) / cell))
             name = f"{run.name}.s{self.stage}.{field.name}"
             imagename = Path(self.context.workdir) / name
-            _remove_images(imagename)
+            remove_images(imagename)
             radius = max(3, int(2 * beam / cell))
             summary = self.casa.task(
                 "tclean", vis=run.vis, imagename=str(imagename), field=field.name, intent="CALIBRATE_*",
@@ -447,7 +447,7 @@ IMAGE_SUFFIXES = (".image", ".image.pbcor", ".residual", ".model", ".psf", ".pb"
                   ".weight")
 
 
-def _remove_images(imagename: Path) -> None:
+def remove_images(imagename: Path) -> None:
     """Remove a previous tclean product set of this name (a re-run starts clean)."""
     for suffix in IMAGE_SUFFIXES:
         p = Path(str(imagename) + suffix)

@@ -53,7 +53,7 @@ class Selfcal(Task):
     topic = "imaging"
 
     def prepare(self) -> dict[str, Any]:
-        from .imaging import find_sun_image, image_stats, visibility_noise
+        from .imaging import find_sun_image, image_stats, remove_images, visibility_noise
         from .tdimaging import median_interval_s
 
         inp: SelfcalInputs = self.inputs  # type: ignore[assignment]
@@ -86,9 +86,7 @@ class Selfcal(Task):
         wd = Path(self.context.workdir)
         base_name = f"{run.name}.s{self.stage}.sun.selfcal"
         predict = wd / f"{base_name}.start"
-        for suffix in (".image", ".residual", ".model", ".psf", ".pb", ".sumwt", ".mask", ".image.pbcor"):
-            if Path(f"{predict}{suffix}").exists():
-                shutil.rmtree(f"{predict}{suffix}")
+        remove_images(predict)
         start_params = {k: v for k, v in params.items() if k not in ("niter", "usemask", "pbmask", "pbcor")}
         self.casa.task("tclean", vis=vis, imagename=str(predict), startmodel=f"{img['imagename']}.model",
                        niter=0, savemodel="modelcolumn", datacolumn="data", **start_params,
@@ -101,10 +99,9 @@ class Selfcal(Task):
         for k, (solint, mode) in enumerate(steps):
             table = wd / f"{base_name}{k}.{mode}.g"
             image = wd / f"{base_name}{k}"
-            for p in [table] + [Path(f"{image}{x}") for x in (".image", ".image.pbcor", ".residual", ".model",
-                                                              ".psf", ".pb", ".sumwt", ".mask")]:
-                if p.exists():
-                    shutil.rmtree(p)
+            remove_images(image)
+            if table.exists():
+                shutil.rmtree(table)
             self.casa.task("gaincal", vis=vis, caltable=str(table), field="", solint=solint, refant=refant,
                            calmode=mode, gaintype="G", minsnr=float(inp.min_snr), minblperant=4,
                            combine="spw" if combine else "", gaintable=[str(t) for t in kept if mode == "ap"],
@@ -153,10 +150,11 @@ class Selfcal(Task):
     def zero_level_k(self, img: dict[str, Any]) -> float:
         """The disc level the interferometer misses (for the rms contrast): from hsol_feather
         when it ran on this image, else the quiet-Sun reference of the band."""
-        f = next((i for i in reversed(self.context.images) if i.get("kind") == "feathered"
-                  and i.get("source_image") == img["name"]), None)
-        if f:
-            return float(f["central_mean"]["feathered_k"] - f["central_mean"]["interferometer_k"])
+        from .feather import tp_zero_level_k
+
+        zero = tp_zero_level_k(self.context, img["name"])
+        if zero is not None:
+            return zero
         return float(quiet_sun_reference_k(self.context.observing_run.band) or 0.0)
 
     def contrast(self, image: Path, zero_k: float) -> float:

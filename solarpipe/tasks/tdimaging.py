@@ -162,12 +162,9 @@ class TDImaging(Task):
             else:
                 row["error"] = out.error
             per_frame.append(row)
-        feathered = next((i for i in reversed(self.context.images) if i.get("kind") == "feathered"
-                          and i.get("source_image") == img["name"]), None)
-        zero = 0.0
-        if feathered:  # the disc level the interferometer misses, from TP (hsol_feather)
-            m = feathered["central_mean"]
-            zero = m["feathered_k"] - m["interferometer_k"]
+        from .feather import tp_zero_level_k
+
+        zero = tp_zero_level_k(self.context, img["name"]) or 0.0  # the disc level from TP, if feathered
         products = Path(self.context.workdir) / "products"
         products.mkdir(exist_ok=True)
         name = f"{self.context.observing_run.name}.s{self.stage}.sun.frames"
@@ -291,7 +288,6 @@ def write_salsa_cube(frames_dir: Path, per_frame: list[dict[str, Any]], out: Pat
     hdr["BMAJ"], hdr["BMIN"], hdr["BPA"] = (float(np.nanmedian([b[0] for b in beams])) / 3600,
                                             float(np.nanmedian([b[1] for b in beams])) / 3600,
                                             float(np.nanmedian([b[2] for b in beams])))
-    hdr["DATE-OBS"] = (dt.datetime(1858, 11, 17) + dt.timedelta(seconds=times[0])).isoformat(timespec="milliseconds")
     hdr["DATE-END"] = (dt.datetime(1858, 11, 17) + dt.timedelta(seconds=per_frame[-1]["end_mjd_s"])).isoformat(
         timespec="milliseconds")
     hdr["OBJECT"] = "Sun"
