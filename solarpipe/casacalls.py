@@ -14,7 +14,10 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .parallel import JobResult, ParallelSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -36,8 +39,12 @@ _HEADER = (
 class CasaCalls:
     """Run casatasks calls (and record tool/python steps) for one stage."""
 
-    def __init__(self, workdir: str | os.PathLike, stage: int, task: str):
+    def __init__(self, workdir: str | os.PathLike, stage: int, task: str, parallel: "ParallelSettings | None" = None):
+        from .parallel import ParallelSettings
+
         self.workdir = Path(workdir).resolve()
+        self.parallel = parallel or ParallelSettings()  # how this run spreads independent jobs
+        self.jobs: list[dict[str, Any]] = []  # this stage's parallel jobs, for the weblog
         self.stage = stage
         self.task_name = task
         self.log_path = self.workdir / COMMANDS_LOG
@@ -127,6 +134,62 @@ class CasaCalls:
             raise RuntimeError(f"{outcome.error}\n(in a fresh process)\n{outcome.traceback}")
         return outcome.value
 
+    def tasks_in_parallel(self, groups: Sequence[tuple[str, Sequence[tuple[str, dict[str, Any], str]]]], *,
+                          fresh: bool = False, raise_on_failure: bool = True,
+                          skip_unselected: bool = False) -> "list[JobResult]":
+        """Run groups of casatasks calls ``(task, kwargs, note)`` as independent jobs of
+        solarpipe.parallel with the run's ParallelSettings; one group's calls run in
+        order in one worker. Groups must not write the same table (two writers of one
+        MS deadlock on its lock). Every call is recorded, group after group, so the
+        log replays them serially. Returns one JobResult per group (``value``: the
+        tasks' results); a failed group is named by its key.
+
+        ``fresh``: each group in a new process where the backend allows it (serial
+        and process pool), as :meth:`tasks_in_fresh_process`. ``skip_unselected``: see
+        :func:`run_casa_tasks`.
+        """
+        from .parallel import Job, run_jobs
+
+        lines = []
+        for key, calls in groups:
+            lines.append([self._log_call(t, kw, note, f" (job {key})") for t, kw, note in calls])
+        backend, workers = self.parallel.resolved()
+        t0 = time.perf_counter()
+        results = run_jobs([Job(key, run_casa_tasks, ([(t, kw) for t, kw, _ in calls], skip_unselected))
+                            for key, calls in groups],
+                           backend=backend, workers=workers, omp_threads=self.parallel.omp_threads,
+                           raise_on_failure=raise_on_failure, fresh=fresh,
+                           progress=lambda msg: LOG.info("stage %d %s: %s", self.stage, self.task_name, msg))
+        wall = time.perf_counter() - t0
+        for (key, calls), group_lines, r in zip(groups, lines, results):
+            each = round(r.seconds / max(1, len(calls)), 3)
+            self.calls.extend({"code": line, "comment": note, "seconds": each, "job": key}
+                              for line, (_, _, note) in zip(group_lines, calls))
+            self.jobs.append({"chunk": key, "ok": r.ok, "seconds": round(r.seconds, 2),
+                              "peak_rss_mb": round(r.peak_rss_mb), "error": r.error})
+        LOG.info("stage %d %s: %d job(s), backend %s, %d worker(s), %.1f s wall", self.stage, self.task_name,
+                 len(groups), backend, workers, wall)
+        return results
+
+    def applycal(self, vis: str, groups: Sequence[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
+        """applycal for each ``(kwargs, note)`` group on ``vis``, in order. On a multi-MS
+        with several workers, one job per sub-MS runs every group on it (separate tables:
+        no lock conflict); else one pass per group. Returns per-job facts ([] when serial)."""
+        from .heuristics.parallel import fan_out
+        from .msutil import sub_measurement_sets
+
+        subs = sub_measurement_sets(vis)
+        _, workers = self.parallel.resolved()
+        if not fan_out(len(subs), workers):
+            for kwargs, note in groups:
+                self.task("applycal", vis=vis, _note=note, **kwargs)
+            return []
+        results = self.tasks_in_parallel(
+            [(sub.name, [("applycal", {"vis": str(sub), **kwargs}, f"{note} (sub-MS {sub.name})")
+                         for kwargs, note in groups]) for sub in subs], skip_unselected=True)
+        return [{"chunk": r.key, "seconds": round(r.seconds, 2), "peak_rss_mb": round(r.peak_rss_mb),
+                 "applied": [v != "skipped" for v in r.value]} for r in results]
+
     def python(self, code_repr: str, func: Callable[..., Any], /, *args: Any,
                _note: str = "", **kwargs: Any) -> Any:
         """Run a Python callable and record ``code_repr`` as its reproducible form."""
@@ -159,8 +222,35 @@ class CasaCalls:
         yield
 
 
-def run_casa_tasks(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """Run casatasks calls in order (a worker job of CasaCalls.tasks_in_fresh_process)."""
+def run_casa_tasks(calls: Sequence[tuple[str, dict[str, Any]]], skip_unselected: bool = False) -> list[Any]:
+    """Run casatasks calls in order (a worker job of CasaCalls.tasks_in_fresh_process and
+    tasks_in_parallel). ``skip_unselected``: a call whose ``field`` ids have no rows in its
+    ``vis`` (a sub-MS of a scan partition) is skipped, its result ``"skipped"``."""
     import casatasks
 
-    return [getattr(casatasks, name)(**kwargs) for name, kwargs in calls]
+    out = []
+    for name, kwargs in calls:
+        if skip_unselected and not has_rows_of_fields(kwargs.get("vis", ""), kwargs.get("field", "")):
+            out.append("skipped")
+            continue
+        out.append(getattr(casatasks, name)(**kwargs))
+    return out
+
+
+def has_rows_of_fields(vis: str, field: str) -> bool:
+    """True if ``vis`` has main-table rows of the comma-separated field ids (True when the
+    selection is not plain ids: CASA will judge it)."""
+    ids = [f.strip() for f in str(field).split(",") if f.strip()]
+    if not vis or not ids or not all(f.isdigit() for f in ids):
+        return True
+    from casatools import table
+
+    tb = table()
+    tb.open(str(vis))
+    try:
+        q = tb.query(f"FIELD_ID IN [{','.join(ids)}]", columns="FIELD_ID")
+        n = q.nrows()
+        q.close()
+    finally:
+        tb.close()
+    return n > 0

@@ -35,10 +35,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         ctx = rerun_context(workdir, args.start)
     else:
         ctx = new_context(workdir)
+    set_parallel(ctx, args)
     run_recipe(recipe, ctx, vis=args.vis, start=args.start, stop=args.stop,
                progress=_progress)
     _progress(f"weblog: {workdir / 'weblog' / 'index.html'}")
     return EXIT_OK
+
+
+def set_parallel(ctx, args: argparse.Namespace) -> None:
+    """--parallel/--workers/--omp-threads into the context (kept for a resumed run)."""
+    from .parallel import ParallelSettings
+
+    given = {k: v for k, v in (("backend", args.parallel), ("workers", args.workers),
+                                ("omp_threads", args.omp_threads)) if v is not None}
+    if given:
+        try:
+            settings = ParallelSettings.from_dict({**ctx.parallel, **given})
+        except ValueError as exc:
+            raise BadInputError(f"solarpipe run: {exc}") from exc
+        ctx.parallel = settings.to_dict()
+        ctx.save()
+    backend, n = ParallelSettings.from_dict(ctx.parallel).resolved()
+    _progress(f"parallel: backend {backend}, {n} worker(s)")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -147,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--start", type=int, default=1, help="first stage to run (re-runs from the snapshot before it)")
     r.add_argument("--stop", type=int, default=None, help="last stage to run")
     r.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    r.add_argument("--parallel", choices=["auto", "serial", "process", "mpi", "dask"], default=None,
+                   help="how heavy jobs run (default auto: MPI under 'mpirun ... -m mpi4py.futures', "
+                        "else a process pool on a multi-core machine)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="parallel workers (default: usable cores, or the MPI worker ranks)")
+    r.add_argument("--omp-threads", type=int, default=None,
+                   help="OpenMP threads per worker (default 1: faster on small machines)")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("resume", help="continue a run after its last completed stage")

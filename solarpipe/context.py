@@ -100,6 +100,9 @@ class Context:
     recipe: dict[str, Any] | None = None  # Recipe.to_dict(), to resume
     flux_calibrator: dict[str, Any] | None = None  # hsol_fluxcalselect's choice
     refants: list[str] = field(default_factory=list)  # hsol_refant's ranked list
+    #: how the run spreads heavy jobs (solarpipe.parallel.ParallelSettings.to_dict());
+    #: kept as asked ('auto' stays 'auto'), resolved where the jobs run
+    parallel: dict[str, Any] = field(default_factory=dict)
 
     # -- convenience ------------------------------------------------------
     @property
@@ -165,6 +168,7 @@ class Context:
             "recipe": self.recipe,
             "flux_calibrator": self.flux_calibrator,
             "refants": self.refants,
+            "parallel": self.parallel,
         }
 
     @classmethod
@@ -192,6 +196,7 @@ class Context:
                 recipe=d.get("recipe"),
                 flux_calibrator=d.get("flux_calibrator"),
                 refants=list(d.get("refants", [])),
+                parallel=dict(d.get("parallel") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ContextError(f"{source}: context content is invalid ({exc!r})") from exc

@@ -87,3 +87,9 @@ def require_calibrator_data(run, field_ids: list[int], role: str, task: str) -> 
                 "The stages before this one are kept. Check the flags (flagmanager: the versions saved by "
                 "hsol_flagdata, or flags already in the raw data), then 'solarpipe resume'; or calibrate "
                 "with another EB's tables")
+
+
+def sub_measurement_sets(vis: str | Path) -> list[Path]:
+    """The sub-MSs of a multi-MS (casatasks.partition output), [] for a plain MS."""
+    d = Path(vis) / "SUBMSS"
+    return sorted(p for p in d.glob("*.ms") if p.is_dir()) if d.is_dir() else []

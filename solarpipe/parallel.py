@@ -8,7 +8,8 @@ context: the parent merges the results. Backends:
 * ``process``: a local pool of spawned processes (default on one machine,
   workers = usable cores);
 * ``mpi``: mpi4py.futures (``mpirun -n N python -m mpi4py.futures -m solarpipe run ...``
-  on a cluster, or spawned workers); Open MPI only (casatools bundles it);
+  on a cluster: rank 0 runs the pipeline, ranks 1..N-1 run the jobs); Open MPI
+  only (casatools bundles it);
 * ``dask``: an existing dask.distributed cluster (``address``) or a LocalCluster.
 
 Every worker gets a deliberate OpenMP thread count (``omp_threads``, 1 by
@@ -16,6 +17,10 @@ default: casatools' default threads oversubscribe small machines) and, under
 MPI, loses its Open MPI rank variables before importing casatasks so that it
 does not turn into a casampi server. A job that raises is reported with its
 chunk name; the other jobs' results are kept.
+
+Which backend and how many workers a run uses is one :class:`ParallelSettings`
+(``solarpipe run --parallel ... --workers ... --omp-threads ...``), kept in the
+context so every stage (and a resumed run) sees the same choice.
 """
 from __future__ import annotations
 
@@ -66,6 +71,38 @@ class ParallelJobError(SolarpipeError):
         super().__init__(f"{len(failed)} of {len(results)} job(s) failed: {names}")
 
 
+@dataclass
+class ParallelSettings:
+    """How a run spreads its jobs: backend ('auto' picks MPI under mpi4py.futures, else
+    a process pool when more than one core), workers (None: usable cores, or the MPI
+    worker ranks), OpenMP threads per worker (1: measured fastest on small machines)."""
+
+    backend: str = "auto"
+    workers: int | None = None
+    omp_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"parallel backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.workers is not None and int(self.workers) < 1:
+            raise ValueError(f"parallel workers must be >= 1, not {self.workers!r}")
+        if int(self.omp_threads) < 1:
+            raise ValueError(f"OpenMP threads per worker must be >= 1, not {self.omp_threads!r}")
+
+    def resolved(self) -> tuple[str, int]:
+        """(backend, workers) this run uses here and now."""
+        return choose_backend(self.backend, self.workers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "workers": self.workers, "omp_threads": self.omp_threads}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "ParallelSettings":
+        d = d or {}
+        return cls(backend=d.get("backend") or "auto", workers=d.get("workers"),
+                   omp_threads=int(d.get("omp_threads") or 1))
+
+
 def usable_cores() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -110,41 +147,55 @@ def choose_backend(backend: str, workers: int | None) -> tuple[str, int]:
     else processes when more than one worker, else serial."""
     if backend not in BACKENDS:
         raise ValueError(f"parallel backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "auto" and os.environ.get("SOLARPIPE_PARALLEL"):
+        return choose_backend(os.environ["SOLARPIPE_PARALLEL"], workers)
+    if backend in ("auto", "mpi") and _under_mpi():
+        return "mpi", workers or mpi_worker_ranks()
     n = workers or usable_cores()
     if backend == "auto":
-        if os.environ.get("SOLARPIPE_PARALLEL"):
-            return choose_backend(os.environ["SOLARPIPE_PARALLEL"], workers)
-        if _under_mpi():
-            return "mpi", n
         return ("process" if n > 1 else "serial"), n
     return backend, n
 
 
+def mpi_worker_ranks() -> int:
+    """Worker ranks of an ``mpirun -n N python -m mpi4py.futures`` launch (N - 1)."""
+    return max(1, int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) - 1)
+
+
 def _under_mpi() -> bool:
-    return any(k.startswith("OMPI_COMM_WORLD_SIZE") for k in os.environ) and \
-        int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+    return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
 
 
 def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = None,
              omp_threads: int = 1, raise_on_failure: bool = True, address: str | None = None,
-             progress: Callable[[str], None] | None = None) -> list[JobResult]:
+             progress: Callable[[str], None] | None = None, fresh: bool = False) -> list[JobResult]:
     """Run independent jobs; results come back in the order of ``jobs``.
 
     With ``raise_on_failure`` a ParallelJobError naming the failed chunks is
     raised after every job has finished (its ``results`` keep the good ones).
+    ``fresh``: every job in a newly spawned process (serial: one after the other;
+    process pool: one job per worker process), for CASA steps whose result depends
+    on what ran before in the process (tclean); MPI and dask workers are long-lived.
     """
     jobs = list(jobs)
     backend, n = choose_backend(backend, workers)
     n = max(1, min(n, len(jobs) or 1))
-    LOG.info("running %d job(s) with backend %s, %d worker(s), OMP threads %d", len(jobs), backend, n, omp_threads)
-    if backend == "serial" or n == 1 and backend != "mpi":
+    LOG.info("running %d job(s) with backend %s, %d worker(s), OMP threads %d%s", len(jobs), backend, n,
+             omp_threads, ", one process per job" if fresh else "")
+    if fresh and (backend == "serial" or n == 1 and backend == "process"):
+        results = []
+        for i, job in enumerate(jobs, 1):
+            results.extend(_run_pool([job], 1, omp_threads, None, fresh=True))
+            if progress:
+                progress(f"job {i}/{len(jobs)} ({job.key}) done")
+    elif backend == "serial" or n == 1 and backend == "process":
         results = []
         for i, job in enumerate(jobs, 1):
             results.append(execute_job(job))
             if progress:
                 progress(f"job {i}/{len(jobs)} ({job.key}) done")
     elif backend == "process":
-        results = _run_pool(jobs, n, omp_threads, progress)
+        results = _run_pool(jobs, n, omp_threads, progress, fresh=fresh)
     elif backend == "mpi":
         results = _run_mpi(jobs, n, omp_threads, progress)
     else:
@@ -160,7 +211,7 @@ def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = N
 def run_in_fresh_process(job: Job, omp_threads: int = 1) -> JobResult:
     """Run one job in a newly spawned process: a clean CASA state, whatever ran before
     in this one (see CasaCalls.tasks_in_fresh_process)."""
-    return _run_pool([job], 1, omp_threads, None)[0]
+    return _run_pool([job], 1, omp_threads, None, fresh=True)[0]
 
 
 def _collect(futures, jobs, progress) -> list[JobResult]:
@@ -175,18 +226,19 @@ def _collect(futures, jobs, progress) -> list[JobResult]:
     return out
 
 
-def _run_pool(jobs: list[Job], n: int, omp_threads: int, progress) -> list[JobResult]:
+def _run_pool(jobs: list[Job], n: int, omp_threads: int, progress, fresh: bool = False) -> list[JobResult]:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")  # no fork of a process holding casatools threads
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                             initargs=(omp_threads,)) as pool:
+                             initargs=(omp_threads,), max_tasks_per_child=1 if fresh else None) as pool:
         futures = [pool.submit(execute_job, j) for j in jobs]
         return _collect(futures, jobs, progress)
 
 
 def _run_mpi(jobs: list[Job], n: int, omp_threads: int, progress) -> list[JobResult]:
+    """Jobs on the worker ranks of an mpi4py.futures launch (or spawned ones elsewhere)."""
     try:
         from mpi4py.futures import MPIPoolExecutor
     except ImportError as exc:  # pragma: no cover - depends on the [mpi] extra

@@ -17,6 +17,7 @@ from .casacalls import CasaCalls
 from .casaenv import casa_versions
 from .context import Context, StageRecord, utcnow
 from .errors import BadInputError, StageFailedError
+from .parallel import ParallelSettings
 from .qa import QAScore
 from .stagelog import StageLog
 from .task import Task, input_fields
@@ -31,8 +32,10 @@ DISK_FULL_ADVICE = ("Free space (or copy the working directory to a bigger disk)
                     "The raw data were not touched and the stages before this one are kept")
 
 
-def new_context(workdir: str | Path, name: str = "solarpipe") -> Context:
-    """A fresh context in ``workdir`` (created if needed), saved with snapshot 0."""
+def new_context(workdir: str | Path, name: str = "solarpipe",
+                parallel: ParallelSettings | None = None) -> Context:
+    """A fresh context in ``workdir`` (created if needed), saved with snapshot 0;
+    ``parallel``: how its stages spread heavy jobs (default: 'auto')."""
     wd = Path(workdir).expanduser().resolve()
     try:
         wd.mkdir(parents=True, exist_ok=True)
@@ -43,7 +46,7 @@ def new_context(workdir: str | Path, name: str = "solarpipe") -> Context:
         raise BadInputError(f"working directory {wd} is not writable ({exc.strerror}); "
                             "choose another with --workdir") from exc
     ctx = Context(workdir=str(wd), name=name, pipeline_version=__version__,
-                  casa_versions=casa_versions())
+                  casa_versions=casa_versions(), parallel=(parallel or ParallelSettings()).to_dict())
     ctx.save()
     ctx.snapshot(0)
     return ctx
@@ -87,7 +90,7 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
         check_disk_space(context, task_name, task_cls.creates_corrected)
     number = context.stage_counter + 1
     record = StageRecord(number=number, task=task_name, params=params, started=utcnow())
-    casa = CasaCalls(context.workdir, number, task_name)
+    casa = CasaCalls(context.workdir, number, task_name, parallel=ParallelSettings.from_dict(context.parallel))
     task = task_cls(context, inputs, casa, number)
     say = progress or (lambda msg: None)
     say(f"stage {number}: {task_name} ...")
@@ -191,6 +194,10 @@ def _finish(context: Context, record: StageRecord, t0: float, casa: CasaCalls,
     """Record the stage (with its CASA calls and log excerpt), save context + snapshot
     atomically, re-render the weblog."""
     record.results["casa_calls"] = casa.calls
+    if casa.jobs:
+        backend, workers = casa.parallel.resolved()
+        record.results["parallel"] = {"backend": backend, "workers": workers,
+                                      "omp_threads": casa.parallel.omp_threads, "jobs": casa.jobs}
     record.results["log"] = stage_log.excerpt()
     record.finished = utcnow()
     record.duration_s = round(time.perf_counter() - t0, 3)

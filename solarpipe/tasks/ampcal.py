@@ -48,9 +48,8 @@ TSYS_RANGE_K = {3: (40.0, 3000.0), 6: (60.0, 5000.0)}
 class AmpCalInputs(TaskInputs):
     """pol_pairing: 'same' (XX Tsys + XX Tant; default) or 'swapped' (2024 legacy).
     tant_fallback: constant Tant (K) when no SQLD data (None: 7000 K B3 / 5900 K B6).
-    apply: write CORRECTED_DATA now (otherwise only register the tables).
-    workers: parallel application over the sub-MSs of a multi-MS (solarpipe.parallel);
-    1 (default) applies serially; a plain MS is always applied serially."""
+    apply: write CORRECTED_DATA now (otherwise only register the tables); on a
+    multi-MS the run's workers apply it one sub-MS per job (solarpipe.parallel)."""
 
     pol_pairing: str = "same"
     tant_fallback: float | None = None
@@ -58,7 +57,6 @@ class AmpCalInputs(TaskInputs):
     tsys_edge_fraction: float = 0.0625
     flag_ozone: bool = True
     apply: bool = True
-    workers: int = 1
 
 
 class AmpCalResults(CalResults):
@@ -137,36 +135,17 @@ class AmpCal(Task):
             if cal_sel:
                 groups.append(dict(field=cal_sel, spw=spw_sel, gaintable=[str(tsys_table)], gainfield=["nearest"],
                                    interp=["linear"], calwt=[False], flagbackup=False, applymode="calonly"))
-            subs = sub_measurement_sets(run.vis)
-            res.decide("apply_parallel", {"sub_ms": len(subs), "workers": inp.workers},
-                       "a multi-MS is applied one sub-MS per job (separate tables, no lock conflict)"
-                       if subs else "a plain MS is applied in one pass per target group")
-            if subs and inp.workers > 1:
-                self.apply_parallel(subs, groups, inp.workers, res)
-            else:
-                notes = ["Sun fields: Tsys+Tant, one pass",
-                         "calibrators: Tsys from the nearest ATM scan on the same field"]
-                for g, note in zip(groups, notes):
-                    self.casa.task("applycal", vis=run.vis, _note=note, **g)
+            notes = ["Sun fields: Tsys+Tant, one pass",
+                     "calibrators: Tsys from the nearest ATM scan on the same field"]
+            jobs = self.casa.applycal(run.vis, list(zip(groups, notes)))
+            res.decide("apply_parallel", {"jobs": len(jobs)},
+                       "a multi-MS with several workers: one job per sub-MS (separate tables, no lock "
+                       "conflict)" if jobs else "one applycal per target group on the whole MS")
+            if jobs:
+                res.summary["apply_jobs"] = jobs
         return {"results": res, "table": table, "tsys": tsys_table, "tsystant": tsystant_table,
                 "cals": cals, "sqld": sqld_ok, "tsys_flags": tsys_flags, "run": run, "band": band,
                 "choices": choices}
-
-    def apply_parallel(self, subs: list[Path], groups: list[dict[str, Any]], workers: int,
-                       res: Results) -> None:
-        """applycal on every sub-MS of a multi-MS, fanned out with solarpipe.parallel."""
-        from ..parallel import Job, run_jobs
-
-        jobs = []
-        for sub in subs:
-            for k, g in enumerate(groups):
-                kwargs = {"vis": str(sub), **g}
-                self.casa.record(self.casa.format_call("applycal", kwargs), f"sub-MS {sub.name}, group {k}")
-                jobs.append(Job(f"{sub.name}:group{k}", apply_if_selected, (kwargs,)))
-        results = run_jobs(jobs, workers=workers, raise_on_failure=True)
-        res.summary["apply_jobs"] = [{"chunk": r.key, "seconds": round(r.seconds, 2),
-                                      "applied": bool(r.value), "peak_rss_mb": round(r.peak_rss_mb)}
-                                     for r in results]
 
     @staticmethod
     def _atm_scans(run: ObservingRun) -> list[Scan]:
@@ -625,31 +604,3 @@ def _sel(ids: list[int]) -> str:
     return ",".join(str(i) for i in ids)
 
 
-def sub_measurement_sets(vis: str | Path) -> list[Path]:
-    """The sub-MSs of a multi-MS (casatasks.partition output), [] for a plain MS."""
-    d = Path(vis) / "SUBMSS"
-    return sorted(p for p in d.glob("*.ms") if p.is_dir()) if d.is_dir() else []
-
-
-def apply_if_selected(kwargs: dict[str, Any]) -> bool:
-    """Run applycal on one sub-MS if it holds data of the selected fields (a worker job).
-
-    Returns False when the sub-MS has none of those fields (scan partitions do that).
-    """
-    from casatasks import applycal
-    from casatools import table
-
-    fields = [int(f) for f in str(kwargs.get("field", "")).split(",") if f.strip().isdigit()]
-    if fields:
-        tb = table()
-        tb.open(kwargs["vis"])
-        try:
-            q = tb.query(f"FIELD_ID IN [{','.join(map(str, fields))}]", columns="FIELD_ID")
-            n = q.nrows()
-            q.close()
-        finally:
-            tb.close()
-        if n == 0:
-            return False
-    applycal(**kwargs)
-    return True

@@ -37,19 +37,22 @@ class Applycal(Task):
             raise BadInputError("hsol_applycal: the cal library is empty; run the calibration stages first")
         spw = ",".join(map(str, run.science_spw_ids))
         cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
-        groups = {"calibrators": ",".join(run.fields[i].name for i in cal_ids),
+        groups = {"calibrators": ",".join(str(i) for i in cal_ids),
                   "sun": ",".join(str(i) for i in run.sun_field_ids)}
         before = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, _note="flags before applycal")
         self.casa.task("flagmanager", vis=run.vis, mode="save", versionname=f"hsol_applycal_stage{self.stage}_before",
                        merge="replace", comment="flags before applycal")
-        applied = {}
+        applied, calls = {}, []
         for target, fields in groups.items():
             if not fields:
                 continue
             args = self.context.cal_args(target, for_applycal=True)
             applied[target] = [Path(t).name for t in args["gaintable"]]
-            self.casa.task("applycal", vis=run.vis, field=fields, spw=spw, applymode=self.inputs.applymode,  # type: ignore[attr-defined]
-                           flagbackup=False, **args, _note=f"apply the cal library to the {target}")
+            calls.append((dict(field=fields, spw=spw, applymode=self.inputs.applymode,  # type: ignore[attr-defined]
+                               flagbackup=False, **args), f"apply the cal library to the {target}"))
+        jobs = self.casa.applycal(run.vis, calls)  # one job per sub-MS of a multi-MS with several workers
+        if jobs:
+            res.summary["apply_jobs"] = jobs
         after = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, _note="flags after applycal")
         res.decide("tables_applied", applied, "cal library order, per target group")
         return {"results": res, "before": before, "after": after}

@@ -67,11 +67,31 @@ class Imaging(Task):
         wanted = {t.strip() for t in inp.targets.split(",") if t.strip()}
         if not wanted <= {"sun", "calibrators"}:
             raise BadInputError(f"hsol_imaging: targets must be 'sun' and/or 'calibrators', not {inp.targets!r}")
-        images = []
+        plans = []  # (group key, tclean calls, finish(job values) -> image dict)
         if "sun" in wanted:
-            images.append(self.image_sun(run, inp, res))
+            plans.extend(self.plan_sun(run, inp, res))
         if "calibrators" in wanted:
-            images.extend(self.image_calibrators(run, inp, res))
+            plans.extend(self.plan_calibrators(run, inp, res))
+        # every tclean is an independent job (own image, the MS only read): Sun, mosaic
+        # pointings and calibrators run side by side on the run's workers, each in a
+        # fresh process where the backend allows (tclean depends on process history)
+        outcomes = self.casa.tasks_in_parallel([(key, calls) for key, calls, _ in plans], fresh=True,
+                                               raise_on_failure=False)
+        sun_failed = [o for o, (key, _, _) in zip(outcomes, plans) if not o.ok and not key.startswith("calibrator ")]
+        if sun_failed:
+            raise RuntimeError("; ".join(f"tclean job {o.key} failed: {o.error}" for o in sun_failed))
+        images, failed = [], []
+        finishers: dict[Any, list] = {}
+        for (key, _, finish), o in zip(plans, outcomes):
+            if not o.ok:
+                failed.append({"chunk": key, "error": o.error})
+                res.messages.append(f"{key}: tclean failed ({o.error}); image left out")
+                continue
+            if finish is not None:
+                finishers.setdefault(finish, []).extend(o.value)
+        for finish, values in finishers.items():
+            images.append(finish(values))
+        res.summary["failed_jobs"] = failed
         return {"results": res, "images": images}
 
     # -- the Sun -------------------------------------------------------------
@@ -102,7 +122,9 @@ class Imaging(Task):
             centre, rel, names = (0.0, 0.0), np.zeros((1, 2)), [""]
         return out, SunGeometry(centre, rel, mid, names)
 
-    def image_sun(self, run, inp: ImagingInputs, res: Results) -> dict[str, Any]:
+    def plan_sun(self, run, inp: ImagingInputs, res: Results) -> list[tuple[str, list, Any]]:
+        """Decide the Sun image's parameters; returns its tclean job(s) and the step that
+        makes the products once they have run (one finisher shared by a mosaic's pointings)."""
         sci = [s for s in run.spws if s.role == "science"]
         freq = float(np.mean([s.ref_freq_hz for s in sci]))
         fmax = float(max(s.ref_freq_hz + s.total_bw_hz / 2 for s in sci))
@@ -145,13 +167,25 @@ class Imaging(Task):
                      deconvolver="multiscale", scales=list(scales), imsize=[int(imsize), int(imsize)],
                      cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, threshold=f"{threshold:.6g}Jy",
                      pblimit=inp.pblimit, interactive=False)
-        if len(geo.pointing_offsets_arcsec) == 1:
-            summary = self.casa.tasks_in_fresh_process([(
-                "tclean", dict(imagename=str(imagename), field="", niter=int(niter), usemask="pb",
-                               pbmask=inp.pbmask, pbcor=True, **clean),
-                "time-integrated Sun image, multiscale clean")])[0]
+        single = len(geo.pointing_offsets_arcsec) == 1
+        if single:
+            jobs = [("sun", [("tclean", dict(imagename=str(imagename), field="", niter=int(niter), usemask="pb",
+                                             pbmask=inp.pbmask, pbcor=True, **clean),
+                              "time-integrated Sun image, multiscale clean")])]
         else:
-            summary = self.linear_mosaic(imagename, geo, clean, niter, cell, imsize, pb, inp)
+            jobs, mosaic = self.plan_linear_mosaic(imagename, geo, clean, niter, cell, imsize, pb, inp)
+
+        def finish(summaries: list[Any]) -> dict[str, Any]:
+            summary = summaries[0] if single else mosaic(summaries)
+            return self.finish_sun(name, imagename, clean, niter, inp, geo, vis, expected, cell, imsize,
+                                   scales, gridder, summary)
+
+        return [(key, calls, finish) for key, calls in jobs]
+
+    def finish_sun(self, name: str, imagename: Path, clean: dict[str, Any], niter: int, inp: ImagingInputs,
+                   geo: SunGeometry, vis: Path, expected: float, cell: float, imsize: int, scales: list[int],
+                   gridder: str, summary: Any) -> dict[str, Any]:
+        """Products of the cleaned Sun image: FITS (Jy/beam and kelvin HPC), PB, statistics."""
         products = Path(self.context.workdir) / "products"
         products.mkdir(exist_ok=True)
         fits_jy = products / f"{name}.image.pbcor.fits"
@@ -181,10 +215,11 @@ class Imaging(Task):
                 "centre_offset_arcsec": list(centre_arcsec), "mid_mjd_s": geo.mid_mjd_s,
                 "tclean": _tclean_summary(summary), **stats}
 
-    def linear_mosaic(self, imagename: Path, geo: SunGeometry, clean: dict[str, Any], niter: int, cell: float,
-                      imsize: int, pb_fwhm: float, inp: ImagingInputs) -> dict[str, Any]:
+    def plan_linear_mosaic(self, imagename: Path, geo: SunGeometry, clean: dict[str, Any], niter: int,
+                           cell: float, imsize: int, pb_fwhm: float, inp: ImagingInputs):
         """Image every pointing on the common Sun-fixed grid (TRACKFIELD), masked to its
-        primary beam, and combine them: sum PB_i A_i / sum PB_i^2 (heuristics.imaging)."""
+        primary beam (one job each), and combine them: sum PB_i A_i / sum PB_i^2
+        (heuristics.imaging). Returns the jobs and the combining step."""
         centre = int(imsize) // 2
         pix = himg.pointing_pixels(geo.pointing_offsets_arcsec, centre, cell)
         radius = pb_fwhm / 2 * math.sqrt(math.log(1 / inp.pbmask) / math.log(2)) / cell
@@ -198,17 +233,22 @@ class Imaging(Task):
                                          mask=f"circle[[{px:.1f}pix,{py:.1f}pix],{radius:.1f}pix]", pbcor=False,
                                          **clean),
                           f"pointing {name}: multiscale clean, masked to its primary beam"))
-        summaries = self.casa.tasks_in_fresh_process(calls)
-        self.casa.run_code(linear_mosaic_code, imagename=str(imagename), pointings=pointings,
-                           centres_px=[(float(x), float(y)) for x, y in pix], fwhm_px=pb_fwhm / cell,
-                           pblimit=inp.pblimit, _note="linear mosaic of the pointing images: sum PB_i A_i / sum PB_i^2")
-        done = [s for s in summaries if isinstance(s, dict)]
-        return {"stopcode": max((s.get("stopcode") for s in done), default=None),
-                "iterdone": sum(int(s.get("iterdone", 0)) for s in done),
-                "nmajordone": max((int(s.get("nmajordone", 0)) for s in done), default=0)}
+
+        def combine(summaries: list[Any]) -> dict[str, Any]:
+            self.casa.run_code(linear_mosaic_code, imagename=str(imagename), pointings=pointings,
+                               centres_px=[(float(x), float(y)) for x, y in pix], fwhm_px=pb_fwhm / cell,
+                               pblimit=inp.pblimit,
+                               _note="linear mosaic of the pointing images: sum PB_i A_i / sum PB_i^2")
+            done = [s for s in summaries if isinstance(s, dict)]
+            return {"stopcode": max((s.get("stopcode") for s in done), default=None),
+                    "iterdone": sum(int(s.get("iterdone", 0)) for s in done),
+                    "nmajordone": max((int(s.get("nmajordone", 0)) for s in done), default=0)}
+
+        return [(f"sun pointing {k}", [c]) for k, c in enumerate(calls)], combine
 
     # -- calibrators -------------------------------------------------------------
-    def image_calibrators(self, run, inp: ImagingInputs, res: Results) -> list[dict[str, Any]]:
+    def plan_calibrators(self, run, inp: ImagingInputs, res: Results) -> list[tuple[str, list, Any]]:
+        """One tclean job per flux/bandpass/phase calibrator, and its statistics step."""
         out = []
         freq = float(np.mean([s.ref_freq_hz for s in run.spws if s.role == "science"]))
         cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
@@ -224,18 +264,24 @@ class Imaging(Task):
             imagename = Path(self.context.workdir) / name
             remove_images(imagename)
             radius = max(3, int(2 * beam / cell))
-            summary = self.casa.task(
-                "tclean", vis=run.vis, imagename=str(imagename), field=field.name, intent="CALIBRATE_*",
-                spw=",".join(map(str, run.science_spw_ids)), datacolumn="corrected", specmode="mfs",
-                stokes="I", gridder="standard", deconvolver="hogbom", imsize=[imsize, imsize],
-                cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, niter=2000, nsigma=inp.nsigma,
-                mask=f"circle[[{imsize // 2}pix,{imsize // 2}pix],{radius}pix]", pbcor=True,
-                interactive=False, _note=f"calibrator {field.name}: flux and dynamic-range check")
-            stats = image_stats(imagename, inp.pblimit, centre_radius_pix=radius)
-            out.append({"name": name, "kind": "calibrator", "field": field.name, "roles": field.roles,
+            kwargs = dict(vis=run.vis, imagename=str(imagename), field=field.name, intent="CALIBRATE_*",
+                          spw=",".join(map(str, run.science_spw_ids)), datacolumn="corrected", specmode="mfs",
+                          stokes="I", gridder="standard", deconvolver="hogbom", imsize=[imsize, imsize],
+                          cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, niter=2000,
+                          nsigma=inp.nsigma, mask=f"circle[[{imsize // 2}pix,{imsize // 2}pix],{radius}pix]",
+                          pbcor=True, interactive=False)
+
+            def finish(summaries: list[Any], name=name, field=field, imagename=imagename, cell=cell,
+                       imsize=imsize, radius=radius) -> dict[str, Any]:
+                stats = image_stats(imagename, inp.pblimit, centre_radius_pix=radius)
+                return {"name": name, "kind": "calibrator", "field": field.name, "roles": field.roles,
                         "imagename": str(imagename), "cell_arcsec": cell, "imsize": imsize,
-                        "tclean": _tclean_summary(summary), **stats})
-        res.decide("calibrator_images", [o["field"] for o in out], "every flux/bandpass/phase calibrator")
+                        "tclean": _tclean_summary(summaries[0]), **stats}
+
+            out.append((f"calibrator {field.name}",
+                        [("tclean", kwargs, f"calibrator {field.name}: flux and dynamic-range check")], finish))
+        res.decide("calibrator_images", [key.split(" ", 1)[1] for key, _, _ in out],
+                   "every flux/bandpass/phase calibrator")
         return out
 
     # -- analyse / QA ---------------------------------------------------------------

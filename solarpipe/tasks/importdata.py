@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
+from ..heuristics import parallel as hpar
 from ..observing import ObservingRun, check_is_ms, check_tables_readable, read_observing_run
 from ..qa import QAScore
 from ..task import Plot, Results, Task, TaskInputs
@@ -27,10 +28,12 @@ DEFAULT_ASIS = "CalDevice SysPower CalAtmosphere CalWVR Receiver"
 @dataclass
 class ImportDataInputs(TaskInputs):
     """vis: the raw MS or ASDM (never modified). asis: ASDM tables to keep
-    (None: the solar set). session: a label for the EB in the context."""
+    (None: the solar set). createmms: 'automatic' (a multi-MS partitioned by scan
+    when the run has several workers and a large MS; heuristics.parallel), 'yes', 'no'."""
 
     asis: str | None = None
     overwrite: bool = True
+    createmms: str = "automatic"
 
 
 class ImportDataResults(Results):
@@ -86,10 +89,24 @@ class ImportData(Task):
                 raise BadInputError(f"hsol_importdata: the working directory {workdir} has {free / 1e9:.2f} GB free "
                                     f"but the copy of {src} needs {need / 1e9:.2f} GB (and calibration about 20% "
                                     "more); free space or choose another --workdir")
-            self.casa.python(self.casa.format_call("shutil.copytree", {"src": str(src), "dst": str(dst),
-                                                                       "symlinks": True}),
-                             shutil.copytree, str(src), str(dst), symlinks=True,
-                             _note="work on a copy: the raw data are never modified")
+            _, workers = self.casa.parallel.resolved()
+            try:
+                mms, why = hpar.use_multi_ms(need, workers, inp.createmms)
+            except ValueError as exc:
+                raise BadInputError(f"hsol_importdata: {exc}") from exc
+            results.decide("createmms", mms, why, by="user" if inp.createmms != "automatic" else "heuristic")
+            if mms:
+                nsub = results.decide("numsubms", hpar.n_sub_ms(count_scans(src), workers),
+                                      f"a few sub-MSs per worker ({workers}), at most one per scan")
+                self.casa.task("partition", vis=str(src), outputvis=str(dst), createmms=True,
+                               separationaxis="scan", numsubms=nsub, flagbackup=False,
+                               _note="work on a copy, partitioned by scan into a multi-MS (parallel "
+                                     "application); the raw data are never modified")
+            else:
+                self.casa.python(self.casa.format_call("shutil.copytree", {"src": str(src), "dst": str(dst),
+                                                                           "symlinks": True}),
+                                 shutil.copytree, str(src), str(dst), symlinks=True,
+                                 _note="work on a copy: the raw data are never modified")
         try:
             run = read_observing_run(dst, source_vis=src)
         except BadInputError:
@@ -171,6 +188,19 @@ def importdata_qa(run: ObservingRun):
                       "Bandpass and phase calibrators, ATM scans, SYSCAL, CALDEVICE, SQLD SPWs and "
                       "an ephemeris Sun target are present.", metric_name="present",
                       metric_value=True, applies_to={"vis": run.name})
+
+
+def count_scans(vis: Path) -> int:
+    """Distinct scan numbers of an MS (main table read once, one column)."""
+    import numpy as np
+    from casatools import table
+
+    tb = table()
+    tb.open(str(vis))
+    try:
+        return int(np.unique(tb.getcol("SCAN_NUMBER")).size)
+    finally:
+        tb.close()
 
 
 def tree_size(path: Path) -> int:

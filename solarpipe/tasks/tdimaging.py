@@ -42,18 +42,19 @@ ON_SOURCE = "OBSERVE_TARGET#ON_SOURCE"
 class TDImagingInputs(TaskInputs):
     """cadence_s: frame length (None: one integration, or one mosaic cycle for a mosaic).
     image: the time-integrated Sun image whose grid and clean set-up the frames share
-    (None: the latest). niter: clean iterations per frame. backend/workers: how frames
-    are spread (solarpipe.parallel: serial, process, mpi, dask, auto). startmodel: start
-    every frame from the time-integrated clean model (single pointing)."""
+    (None: the latest). niter: clean iterations per frame. backend/workers/omp_threads:
+    how frames are spread (solarpipe.parallel: serial, process, mpi, dask, auto; None:
+    the run's settings, ``solarpipe run --parallel``). startmodel: start every frame
+    from the time-integrated clean model (single pointing)."""
 
     cadence_s: float | None = None
     image: str | None = None
     niter: int = 500
     nsigma: float = 3.0
     startmodel: bool = True
-    backend: str = "serial"
+    backend: str | None = None
     workers: int | None = None
-    omp_threads: int = 1
+    omp_threads: int | None = None
 
 
 class TDImaging(Task):
@@ -72,7 +73,7 @@ class TDImaging(Task):
         return img
 
     def prepare(self) -> dict[str, Any]:
-        from ..parallel import Job, run_jobs
+        from ..parallel import Job, ParallelSettings, run_jobs
 
         inp: TDImagingInputs = self.inputs  # type: ignore[assignment]
         run = self.context.observing_run
@@ -133,6 +134,15 @@ class TDImaging(Task):
             kw = dict(base, imagename=str(frames_dir / f"f{k:04d}"), timerange=casa_timerange(t0, t1),
                       threshold=f"{thr:.6g}Jy")
             jobs.append(Job(key=f"frame {k} ({casa_timerange(t0, t1)})", func=image_frame, args=(kw,)))
+        run_settings = self.casa.parallel
+        self.casa.parallel = ParallelSettings(
+            backend=inp.backend or run_settings.backend,
+            workers=inp.workers if inp.workers is not None else run_settings.workers,
+            omp_threads=inp.omp_threads or run_settings.omp_threads)
+        (backend, workers), omp = self.casa.parallel.resolved(), self.casa.parallel.omp_threads
+        res.decide("parallel", {"backend": backend, "workers": workers, "omp_threads": omp},
+                   "one job per frame; given" if inp.backend else "one job per frame; the run's settings",
+                   by="user" if inp.backend else "default")
         self.casa.record(
             f"import os\nos.makedirs({frames_dir.name!r}, exist_ok=True)\n"
             f"frames = {[(casa_timerange(a, b), f'{t:.6g}Jy') for (a, b), t in zip(frames, thresholds)]!r}\n"
@@ -140,9 +150,11 @@ class TDImaging(Task):
             f"    {self.casa.format_call('tclean', {k: v for k, v in base.items()})[:-1]}, "
             f"imagename='{frames_dir.name}/f%04d' % k, timerange=timerange, threshold=threshold)",
             f"{len(frames)} frames of {cadence:g} s, same grid and clean depth (run here with backend "
-            f"{inp.backend!r})")
-        outcomes = run_jobs(jobs, backend=inp.backend, workers=inp.workers, omp_threads=inp.omp_threads,
+            f"{backend!r}, {workers} worker(s))")
+        outcomes = run_jobs(jobs, backend=backend, workers=workers, omp_threads=omp,
                             progress=lambda msg: LOG.info("hsol_tdimaging: %s", msg), raise_on_failure=False)
+        self.casa.jobs.extend({"chunk": o.key, "ok": o.ok, "seconds": round(o.seconds, 2),
+                               "peak_rss_mb": round(o.peak_rss_mb), "error": o.error} for o in outcomes)
         return {"results": res, "img": img, "frames": frames, "outcomes": outcomes, "frames_dir": frames_dir,
                 "cadence": cadence, "thresholds": thresholds, "integration": integration}
 

@@ -12,9 +12,9 @@ from solarpipe.context import Context
 from solarpipe.runner import new_context, run_stage
 
 
-def run_ampcal(eb, workdir: Path, **params):
-    ctx = new_context(workdir)
-    run_stage(ctx, "hsol_importdata", {"vis": str(eb.ms)})
+def run_ampcal(eb, workdir: Path, parallel=None, createmms: str = "automatic", **params):
+    ctx = new_context(workdir, parallel=parallel)
+    run_stage(ctx, "hsol_importdata", {"vis": str(eb.ms), "createmms": createmms})
     rec = run_stage(ctx, "hsol_ampcal", params)
     return Context.load(workdir), rec
 
@@ -146,22 +146,25 @@ def test_fallbacks_lower_qa(sim_eb_factory, tmp_path):
 
 
 def test_parallel_application_on_a_multi_ms_equals_serial(sim_eb_factory, tmp_path):
-    """On a multi-MS (partitioned by scan) the application fans out one sub-MS per job;
-    2 workers give exactly the serial result."""
-    from casatasks import partition
+    """importdata partitions the EB by scan into a multi-MS; the application then fans
+    out one sub-MS per job; 2 workers give exactly the serial result."""
     from casatools import table
 
+    from solarpipe.msutil import sub_measurement_sets
+    from solarpipe.parallel import ParallelSettings
+
     eb = sim_eb_factory(noise=True, bad_data=False)
-    mms = tmp_path / "eb.mms"
-    partition(vis=str(eb.ms), outputvis=str(mms), createmms=True, separationaxis="scan", numsubms=2,
-              flagbackup=False)
     out = {}
-    for workers in (1, 2):
-        ctx, rec = run_ampcal(type(eb)(**{**vars(eb), "ms": mms}), tmp_path / f"w{workers}", workers=workers)
+    for backend, workers in (("serial", 1), ("process", 2)):
+        ctx, rec = run_ampcal(eb, tmp_path / f"w{workers}", parallel=ParallelSettings(backend, workers),
+                              createmms="yes")
+        subs = sub_measurement_sets(ctx.observing_run.vis)
+        assert len(subs) == min(ctx.stages[0].results["summary"]["n_scans"], 4 * workers)
         jobs = rec.results["summary"].get("apply_jobs")
         assert (jobs is None) == (workers == 1)
         if jobs:
-            assert any(j["applied"] for j in jobs) and len(jobs) == 4
+            assert len(jobs) == len(subs) and any(any(j["applied"]) for j in jobs)
+            assert rec.results["parallel"]["backend"] == "process"
         tb = table()
         tb.open(ctx.observing_run.vis)
         try:
