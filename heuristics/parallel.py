@@ -16,6 +16,8 @@ from typing import Sequence
 
 #: MS size above which a run with several workers is partitioned into a multi-MS
 MULTI_MS_MIN_BYTES = 2e9
+#: smallest average sub-MS worth a job of its own
+MIN_CHUNK_BYTES = 0.25e9
 #: seconds to start a worker process that imports casatools/casatasks (measured here: 2.3-3.1 s)
 WORKER_START_S = 3.0
 
@@ -36,10 +38,15 @@ def use_multi_ms(ms_bytes: float, workers: int, requested: str = "automatic",
                   "applycal runs one sub-MS per job")
 
 
-def n_sub_ms(n_scans: int, workers: int) -> int:
+def n_sub_ms(n_scans: int, workers: int, ms_bytes: float | None = None,
+             min_chunk_bytes: float = MIN_CHUNK_BYTES) -> int:
     """Sub-MSs of a scan partition: a few per worker (balances scans of unequal length),
-    never more than the scans."""
-    return max(1, min(n_scans, 4 * max(1, workers)))
+    never more than the scans, and none smaller than ``min_chunk_bytes`` on average
+    (each job pays ~1 s of applycal set-up per target group)."""
+    n = min(n_scans, 4 * max(1, workers))
+    if ms_bytes is not None:
+        n = min(n, max(workers, int(ms_bytes // min_chunk_bytes)))
+    return max(1, n)
 
 
 def fan_out(n_chunks: int, workers: int) -> bool:

@@ -45,6 +45,7 @@ class CasaCalls:
         self.workdir = Path(workdir).resolve()
         self.parallel = parallel or ParallelSettings()  # how this run spreads independent jobs
         self.jobs: list[dict[str, Any]] = []  # this stage's parallel jobs, for the weblog
+        self.jobs_wall_s = 0.0  # wall time spent waiting for them
         self.stage = stage
         self.task_name = task
         self.log_path = self.workdir / COMMANDS_LOG
@@ -166,7 +167,8 @@ class CasaCalls:
             self.calls.extend({"code": line, "comment": note, "seconds": each, "job": key}
                               for line, (_, _, note) in zip(group_lines, calls))
             self.jobs.append({"chunk": key, "ok": r.ok, "seconds": round(r.seconds, 2),
-                              "peak_rss_mb": round(r.peak_rss_mb), "error": r.error})
+                              "peak_rss_mb": round(r.peak_rss_mb), "pid": r.pid, "error": r.error})
+        self.jobs_wall_s += wall
         LOG.info("stage %d %s: %d job(s), backend %s, %d worker(s), %.1f s wall", self.stage, self.task_name,
                  len(groups), backend, workers, wall)
         return results

@@ -100,7 +100,7 @@ class ParallelSettings:
     def from_dict(cls, d: dict[str, Any] | None) -> "ParallelSettings":
         d = d or {}
         return cls(backend=d.get("backend") or "auto", workers=d.get("workers"),
-                   omp_threads=int(d.get("omp_threads") or 1))
+                   omp_threads=int(d["omp_threads"]) if d.get("omp_threads") is not None else 1)
 
 
 def usable_cores() -> int:

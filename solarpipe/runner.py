@@ -197,7 +197,8 @@ def _finish(context: Context, record: StageRecord, t0: float, casa: CasaCalls,
     if casa.jobs:
         backend, workers = casa.parallel.resolved()
         record.results["parallel"] = {"backend": backend, "workers": workers,
-                                      "omp_threads": casa.parallel.omp_threads, "jobs": casa.jobs}
+                                      "omp_threads": casa.parallel.omp_threads, "jobs": casa.jobs,
+                                      "wall_s": round(casa.jobs_wall_s, 2)}
     record.results["log"] = stage_log.excerpt()
     record.finished = utcnow()
     record.duration_s = round(time.perf_counter() - t0, 3)

@@ -96,8 +96,9 @@ class ImportData(Task):
                 raise BadInputError(f"hsol_importdata: {exc}") from exc
             results.decide("createmms", mms, why, by="user" if inp.createmms != "automatic" else "heuristic")
             if mms:
-                nsub = results.decide("numsubms", hpar.n_sub_ms(count_scans(src), workers),
-                                      f"a few sub-MSs per worker ({workers}), at most one per scan")
+                nsub = results.decide("numsubms", hpar.n_sub_ms(count_scans(src), workers, need),
+                                      f"a few sub-MSs per worker ({workers}), at most one per scan, "
+                                      f"at least {hpar.MIN_CHUNK_BYTES / 1e9:g} GB each on average")
                 self.casa.task("partition", vis=str(src), outputvis=str(dst), createmms=True,
                                separationaxis="scan", numsubms=nsub, flagbackup=False,
                                _note="work on a copy, partitioned by scan into a multi-MS (parallel "

@@ -39,3 +39,67 @@ def test_choose_backend_and_chunks(monkeypatch):
         choose_backend("threads", 2)
     assert chunked(range(7), 3) == [[0, 1, 2], [3, 4], [5, 6]]
     assert chunked([1], 4) == [[1]]
+
+
+def test_parallel_settings_resolve_and_validate(monkeypatch):
+    from solarpipe.parallel import ParallelSettings
+
+    monkeypatch.delenv("SOLARPIPE_PARALLEL", raising=False)
+    monkeypatch.delenv("OMPI_COMM_WORLD_SIZE", raising=False)
+    assert ParallelSettings("serial", 1).resolved() == ("serial", 1)
+    assert ParallelSettings("process", 3).resolved() == ("process", 3)
+    assert ParallelSettings.from_dict(ParallelSettings("process", 2, 2).to_dict()) == ParallelSettings("process", 2, 2)
+    assert ParallelSettings.from_dict({}) == ParallelSettings()
+    for bad in ({"backend": "threads"}, {"workers": 0}, {"omp_threads": 0}):
+        with pytest.raises(ValueError):
+            ParallelSettings.from_dict(bad)
+    # under mpirun -n 3 (mpi4py.futures): auto -> MPI with the 2 worker ranks
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "3")
+    assert ParallelSettings().resolved() == ("mpi", 2)
+    assert ParallelSettings("serial").resolved()[0] == "serial"
+
+
+def test_fresh_jobs_each_get_a_new_process():
+    res = run_jobs([Job(str(i), env_threads, (i,)) for i in range(4)], backend="process", workers=2, fresh=True)
+    assert len({r.value[2] for r in res}) == 4
+    res = run_jobs([Job(str(i), env_threads, (i,)) for i in range(2)], backend="serial", fresh=True)
+    assert len({r.value[2] for r in res}) == 2
+
+
+def test_casampi_detach(monkeypatch):
+    """Under mpirun the Open MPI rank is hidden from casampi (kept in SOLARPIPE_MPI_RANK)."""
+    import os
+
+    from solarpipe.casaenv import detach_from_casampi
+
+    monkeypatch.delenv("SOLARPIPE_CASAMPI", raising=False)
+    monkeypatch.delenv("SOLARPIPE_MPI_RANK", raising=False)
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "2")
+    assert detach_from_casampi() == 2
+    assert "OMPI_COMM_WORLD_RANK" not in os.environ and os.environ["SOLARPIPE_MPI_RANK"] == "2"
+    monkeypatch.setenv("OMPI_COMM_WORLD_RANK", "1")
+    monkeypatch.setenv("SOLARPIPE_CASAMPI", "1")
+    assert detach_from_casampi() is None and os.environ["OMPI_COMM_WORLD_RANK"] == "1"
+
+
+def test_split_heuristics_and_cluster_model():
+    from solarpipe.heuristics.parallel import (fan_out, n_sub_ms, project_cluster_time,
+                                               use_multi_ms)
+
+    assert use_multi_ms(10e9, 1)[0] is False
+    assert use_multi_ms(1e9, 8)[0] is False
+    assert use_multi_ms(10e9, 2)[0] is True
+    assert use_multi_ms(1e6, 1, "yes") == (True, "given")
+    with pytest.raises(ValueError):
+        use_multi_ms(1e9, 2, "maybe")
+    assert n_sub_ms(40, 2) == 8 and n_sub_ms(5, 64) == 5 and n_sub_ms(0, 2) == 1
+    assert n_sub_ms(40, 2, ms_bytes=0.5e9) == 2 and n_sub_ms(40, 64, ms_bytes=10e9) == 40
+    assert fan_out(8, 2) and not fan_out(1, 2) and not fan_out(8, 1)
+    # 4 equal chunks on 2 ranks: half the time (+ start-up); 64 ranks cannot beat the longest chunk
+    p = project_cluster_time([10.0] * 4, 0.0, 2, start_s=0.0)
+    assert p.parallel_s == 20.0 and p.speedup == 2.0
+    p = project_cluster_time([100.0, 1.0, 1.0], 5.0, 64, start_s=3.0)
+    assert p.parallel_s == 5.0 + 103.0 and p.critical_chunk_s == 100.0
+    # a shared file system with 4 streams caps the I/O part
+    p = project_cluster_time([10.0] * 64, 0.0, 64, start_s=0.0, io_share=1.0, io_streams=4)
+    assert p.parallel_s == 160.0
