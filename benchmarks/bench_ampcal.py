@@ -132,11 +132,13 @@ def part_c(keep: Path, nsub: int = 4, medium: bool = False) -> None:
         from solarpipe.context import Context
         from solarpipe.runner import new_context, run_stage
 
+        from solarpipe.parallel import ParallelSettings
+
         wd = keep / f"small_w{workers}"
-        ctx = new_context(wd)
+        ctx = new_context(wd, parallel=ParallelSettings("process" if workers > 1 else "serial", workers))
         run_stage(ctx, "hsol_importdata", {"vis": str(mms)})
         t0 = time.perf_counter()
-        rec = run_stage(ctx, "hsol_ampcal", {"workers": workers})
+        rec = run_stage(ctx, "hsol_ampcal", {})
         times[workers] = time.perf_counter() - t0
         jobs = rec.results["summary"].get("apply_jobs") or []
         peak = max((j["peak_rss_mb"] for j in jobs), default=0)
