@@ -5,6 +5,7 @@ On the `small` EB, measured here:
     run's backend serial and a 2-worker process pool: the stage time, the time of
     its parallel part (the application, one sub-MS per job) and the speed-ups;
   * hsol_tdimaging (frames of --cadence s) serially and with a 2-worker pool;
+  (the pool is the run's warm WorkerPool, started before the stage as a recipe run does);
   * every worker's peak memory (RSS).
 Then, for the `large` EB, a MODEL ON PAPER (not a measurement): the cluster time on
 1, 2, 8 and 64 MPI worker ranks, from the per-chunk costs measured above scaled by
@@ -40,12 +41,17 @@ def inner_ampcal(vis: str, workdir: Path, mode: str) -> dict:
     from solarpipe.parallel import ParallelSettings
     from solarpipe.runner import new_context, run_stage
 
+    from solarpipe.runner import run_worker_pool
+
     backend, workers = MODES[mode]
     ctx = new_context(workdir, parallel=ParallelSettings(backend, workers))
-    run_stage(ctx, "hsol_importdata", {"vis": vis, "createmms": "yes"})
-    t0 = time.perf_counter()
-    rec = run_stage(ctx, "hsol_ampcal", {})
-    stage_s = time.perf_counter() - t0
+    with run_worker_pool(ctx) as pool:  # as in a recipe run: the workers outlive the stages
+        run_stage(ctx, "hsol_importdata", {"vis": vis, "createmms": "yes"}, pool=pool)
+        if pool:
+            pool.wait_warm()
+        t0 = time.perf_counter()
+        rec = run_stage(ctx, "hsol_ampcal", {}, pool=pool)
+        stage_s = time.perf_counter() - t0
     par = rec.results.get("parallel") or {}
     applycal = [c for c in rec.results["casa_calls"] if c["code"].startswith("applycal(")]
     apply_s = par.get("wall_s") if par else sum(c.get("seconds", 0.0) for c in applycal)
@@ -57,11 +63,18 @@ def inner_tdimaging(workdir: Path, mode: str, cadence: float) -> dict:
     from solarpipe.context import Context
     from solarpipe.runner import run_stage
 
+    from solarpipe.parallel import ParallelSettings
+    from solarpipe.runner import run_worker_pool
+
     backend, workers = MODES[mode]
-    t0 = time.perf_counter()
-    rec = run_stage(Context.load(workdir), "hsol_tdimaging",
-                    {"cadence_s": cadence, "backend": backend, "workers": workers})
-    stage_s = time.perf_counter() - t0
+    ctx = Context.load(workdir)
+    ctx.parallel = ParallelSettings(backend, workers).to_dict()
+    with run_worker_pool(ctx) as pool:  # as in a recipe run: warm workers from earlier stages
+        if pool:
+            pool.wait_warm()
+        t0 = time.perf_counter()
+        rec = run_stage(ctx, "hsol_tdimaging", {"cadence_s": cadence}, pool=pool)
+        stage_s = time.perf_counter() - t0
     frames = rec.results["summary"]["frames"]
     return {"stage_s": stage_s, "frames": len(frames), "jobs": rec.results["parallel"]["jobs"],
             "frame_s": [j["seconds"] for j in rec.results["parallel"]["jobs"]]}

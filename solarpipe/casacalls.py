@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .parallel import JobResult, ParallelSettings
+    from .parallel import JobResult, ParallelSettings, WorkerPool
 
 LOG = logging.getLogger(__name__)
 
@@ -39,11 +39,13 @@ _HEADER = (
 class CasaCalls:
     """Run casatasks calls (and record tool/python steps) for one stage."""
 
-    def __init__(self, workdir: str | os.PathLike, stage: int, task: str, parallel: "ParallelSettings | None" = None):
+    def __init__(self, workdir: str | os.PathLike, stage: int, task: str, parallel: "ParallelSettings | None" = None,
+                 pool: "WorkerPool | None" = None):
         from .parallel import ParallelSettings
 
         self.workdir = Path(workdir).resolve()
         self.parallel = parallel or ParallelSettings()  # how this run spreads independent jobs
+        self.pool = pool  # the run's warm local workers (runner.run_worker_pool), if any
         self.jobs: list[dict[str, Any]] = []  # this stage's parallel jobs, for the weblog
         self.jobs_wall_s = 0.0  # wall time spent waiting for them
         self.stage = stage
@@ -159,7 +161,7 @@ class CasaCalls:
         results = run_jobs([Job(key, run_casa_tasks, ([(t, kw) for t, kw, _ in calls], skip_unselected))
                             for key, calls in groups],
                            backend=backend, workers=workers, omp_threads=self.parallel.omp_threads,
-                           raise_on_failure=raise_on_failure, fresh=fresh,
+                           raise_on_failure=raise_on_failure, fresh=fresh, pool=self.pool,
                            progress=lambda msg: LOG.info("stage %d %s: %s", self.stage, self.task_name, msg))
         wall = time.perf_counter() - t0
         for (key, calls), group_lines, r in zip(groups, lines, results):

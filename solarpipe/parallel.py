@@ -166,9 +166,66 @@ def _under_mpi() -> bool:
     return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
 
 
+def _warm_worker() -> int:
+    """Import casatools and casatasks in a pool worker ahead of its first job."""
+    import casatasks  # noqa: F401
+    import casatools  # noqa: F401
+
+    return os.getpid()
+
+
+class WorkerPool:
+    """Local worker processes kept for a whole run (backend 'process').
+
+    Started once, at the start of a recipe, and warmed in the background (each
+    worker imports casatools and casatasks, ~2-3 s, while the first stages run),
+    then reused by every stage's jobs that do not need a fresh process: a stage's
+    jobs no longer pay the start-up. ``with WorkerPool(2) as pool: run_jobs(...,
+    pool=pool)``. A pool whose worker died is restarted for the next call.
+    """
+
+    def __init__(self, workers: int, omp_threads: int = 1):
+        self.workers = max(1, int(workers))
+        self.omp_threads = omp_threads
+        self.executor = None
+
+    def start(self) -> "WorkerPool":
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                            initializer=_init_worker, initargs=(self.omp_threads,))
+        self._warming = [self.executor.submit(_warm_worker) for _ in range(self.workers)]
+        return self
+
+    def wait_warm(self) -> None:
+        """Block until the workers have imported CASA (benchmarks time stages after this)."""
+        for f in getattr(self, "_warming", []):
+            f.result()
+
+    def usable(self) -> "Any":
+        """The executor, restarted if a worker died (a broken pool refuses new jobs)."""
+        if self.executor is None or getattr(self.executor, "_broken", False):
+            self.close()
+            self.start()
+        return self.executor
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+    def __enter__(self) -> "WorkerPool":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = None,
              omp_threads: int = 1, raise_on_failure: bool = True, address: str | None = None,
-             progress: Callable[[str], None] | None = None, fresh: bool = False) -> list[JobResult]:
+             progress: Callable[[str], None] | None = None, fresh: bool = False,
+             pool: WorkerPool | None = None) -> list[JobResult]:
     """Run independent jobs; results come back in the order of ``jobs``.
 
     With ``raise_on_failure`` a ParallelJobError naming the failed chunks is
@@ -176,13 +233,20 @@ def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = N
     ``fresh``: every job in a newly spawned process (serial: one after the other;
     process pool: one job per worker process), for CASA steps whose result depends
     on what ran before in the process (tclean); MPI and dask workers are long-lived.
+    ``pool``: the run's warm WorkerPool, used by the process backend for jobs that
+    need no fresh process when its worker count is the one asked for.
     """
     jobs = list(jobs)
     backend, n = choose_backend(backend, workers)
+    warm = backend == "process" and pool is not None and not fresh and pool.workers == n \
+        and pool.omp_threads == omp_threads
     n = max(1, min(n, len(jobs) or 1))
     LOG.info("running %d job(s) with backend %s, %d worker(s), OMP threads %d%s", len(jobs), backend, n,
              omp_threads, ", one process per job" if fresh else "")
-    if fresh and (backend == "serial" or n == 1 and backend == "process"):
+    if warm:  # the run's warm workers, whatever the number of jobs
+        futures = [pool.usable().submit(execute_job, j) for j in jobs]  # type: ignore[union-attr]
+        results = _collect(futures, jobs, progress)
+    elif fresh and (backend == "serial" or n == 1 and backend == "process"):
         results = []
         for i, job in enumerate(jobs, 1):
             results.extend(_run_pool([job], 1, omp_threads, None, fresh=True))

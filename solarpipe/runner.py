@@ -17,7 +17,7 @@ from .casacalls import CasaCalls
 from .casaenv import casa_versions
 from .context import Context, StageRecord, utcnow
 from .errors import BadInputError, StageFailedError
-from .parallel import ParallelSettings
+from .parallel import ParallelSettings, WorkerPool
 from .qa import QAScore
 from .stagelog import StageLog
 from .task import Task, input_fields
@@ -72,7 +72,7 @@ def build_inputs(task_cls: type[Task], params: dict[str, Any], *, from_string: b
 
 
 def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = None,
-              progress: ProgressFn | None = None) -> StageRecord:
+              progress: ProgressFn | None = None, pool: WorkerPool | None = None) -> StageRecord:
     """Run one stage on ``context`` and save it; returns the stage record.
 
     Bad input (unknown task/parameter, unreadable MS...) raises BadInputError
@@ -90,7 +90,8 @@ def run_stage(context: Context, task_name: str, params: dict[str, Any] | None = 
         check_disk_space(context, task_name, task_cls.creates_corrected)
     number = context.stage_counter + 1
     record = StageRecord(number=number, task=task_name, params=params, started=utcnow())
-    casa = CasaCalls(context.workdir, number, task_name, parallel=ParallelSettings.from_dict(context.parallel))
+    casa = CasaCalls(context.workdir, number, task_name, parallel=ParallelSettings.from_dict(context.parallel),
+                     pool=pool)
     task = task_cls(context, inputs, casa, number)
     say = progress or (lambda msg: None)
     say(f"stage {number}: {task_name} ...")
@@ -255,8 +256,27 @@ def run_recipe(recipe, context: Context, vis: str | None = None, start: int = 1,
     outcome = RecipeRunOutcome()
     context.recipe = {**recipe.to_dict(), "vis": vis}
     context.save()
+    with run_worker_pool(context) as pool:
+        _run_steps(plan(recipe, start=1, stop=None), context, vis, start, stop, progress, outcome, pool)
+    return outcome
+
+
+def run_worker_pool(context: Context):
+    """The run's warm WorkerPool when its backend is a local process pool of several
+    workers (started now, warmed while the first stages run), else a no-op context."""
+    import contextlib
+
+    settings = ParallelSettings.from_dict(context.parallel)
+    backend, workers = settings.resolved()
+    if backend == "process" and workers > 1:
+        return WorkerPool(workers, settings.omp_threads)
+    return contextlib.nullcontext(None)
+
+
+def _run_steps(steps, context: Context, vis: str | None, start: int, stop: int | None,
+               progress: ProgressFn | None, outcome: RecipeRunOutcome, pool: WorkerPool | None) -> None:
     number = 0
-    for step in plan(recipe, start=1, stop=None):
+    for step in steps:
         if step.is_breakpoint:
             if outcome.stages:
                 outcome.stopped_at_breakpoint = True
@@ -272,8 +292,7 @@ def run_recipe(recipe, context: Context, vis: str | None = None, start: int = 1,
         params = dict(step.params)
         if step.task == "hsol_importdata" and "vis" not in params and vis:
             params["vis"] = vis
-        outcome.stages.append(run_stage(context, step.task, params, progress))
-    return outcome
+        outcome.stages.append(run_stage(context, step.task, params, progress, pool=pool))
 
 
 def resume(workdir: str | Path, progress: ProgressFn | None = None) -> RecipeRunOutcome:

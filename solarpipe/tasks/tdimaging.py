@@ -153,7 +153,7 @@ class TDImaging(Task):
             f"{len(frames)} frames of {cadence:g} s, same grid and clean depth (run here with backend "
             f"{backend!r}, {workers} worker(s))")
         t_jobs = time.perf_counter()
-        outcomes = run_jobs(jobs, backend=backend, workers=workers, omp_threads=omp,
+        outcomes = run_jobs(jobs, backend=backend, workers=workers, omp_threads=omp, pool=self.casa.pool,
                             progress=lambda msg: LOG.info("hsol_tdimaging: %s", msg), raise_on_failure=False)
         self.casa.jobs.extend({"chunk": o.key, "ok": o.ok, "seconds": round(o.seconds, 2),
                                "peak_rss_mb": round(o.peak_rss_mb), "pid": o.pid, "error": o.error}

@@ -1,4 +1,6 @@
 """The parallel layer: same answers serial and in a process pool, clear chunk errors."""
+import os
+
 import pytest
 
 from parallel_jobs import env_threads, maybe_fail, square
@@ -103,3 +105,22 @@ def test_split_heuristics_and_cluster_model():
     # a shared file system with 4 streams caps the I/O part
     p = project_cluster_time([10.0] * 64, 0.0, 64, start_s=0.0, io_share=1.0, io_streams=4)
     assert p.parallel_s == 160.0
+
+
+def test_worker_pool_is_reused_across_calls_and_restarted_when_broken():
+    from solarpipe.parallel import WorkerPool
+
+    with WorkerPool(2) as pool:
+        first = run_jobs([Job(str(i), env_threads, (i,)) for i in range(4)], backend="process", workers=2, pool=pool)
+        second = run_jobs([Job(str(i), env_threads, (i,)) for i in range(4)], backend="process", workers=2, pool=pool)
+        pids = {r.value[2] for r in first} | {r.value[2] for r in second}
+        assert len(pids) <= 2  # the same two warm workers served both calls
+        # fresh jobs do not use it (tclean needs a new process)
+        fresh = run_jobs([Job(str(i), env_threads, (i,)) for i in range(2)], backend="process", workers=2,
+                         pool=pool, fresh=True)
+        assert not ({r.value[2] for r in fresh} & pids)
+        # a worker that dies breaks the executor; the next call gets a new one
+        res = run_jobs([Job("die", os._exit, (1,))], backend="process", workers=2, pool=pool, raise_on_failure=False)
+        assert not res[0].ok and "worker failure" in res[0].error
+        again = run_jobs([Job("ok", square, (3,))], backend="process", workers=2, pool=pool)
+        assert again[0].value == 9
