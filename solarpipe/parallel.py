@@ -139,7 +139,24 @@ def execute_job(job: Job) -> JobResult:
 
 def _init_worker(omp_threads: int) -> None:
     prepare_worker_environment(omp_threads)
+    _exit_with_parent()
     import solarpipe  # noqa: F401  (offline CASA configuration before casatools loads)
+
+
+def _exit_with_parent(poll_s: float = 2.0) -> None:
+    """A pool worker ends when the pipeline process that started it dies (a killed run
+    would otherwise leave its warm workers waiting for jobs forever)."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="solarpipe-parent-watch", daemon=True).start()
 
 
 def choose_backend(backend: str, workers: int | None) -> tuple[str, int]:

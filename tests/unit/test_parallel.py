@@ -124,3 +124,35 @@ def test_worker_pool_is_reused_across_calls_and_restarted_when_broken():
         assert not res[0].ok and "worker failure" in res[0].error
         again = run_jobs([Job("ok", square, (3,))], backend="process", workers=2, pool=pool)
         assert again[0].value == 9
+
+
+def test_pool_workers_end_with_their_parent(tmp_path):
+    """A killed pipeline process does not leave its warm workers behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parents[1])!r})\n"
+        "from parallel_jobs import env_threads\n"
+        "from solarpipe.parallel import Job, WorkerPool, run_jobs\n"
+        "if __name__ == '__main__':\n"
+        "    pool = WorkerPool(2).start()\n"
+        "    res = run_jobs([Job(str(i), env_threads, (i,)) for i in range(4)], backend='process', workers=2, pool=pool)\n"
+        "    print(' '.join(str(p) for p in sorted({r.value[2] for r in res})), flush=True)\n"
+        "    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert pids
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    alive = pids
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in pids if os.path.exists(f"/proc/{p}") and
+                 "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+    assert not alive, f"workers {alive} outlived their killed parent"
