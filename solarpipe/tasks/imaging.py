@@ -339,6 +339,10 @@ class Imaging(Task):
                                    f"{img['field']}: dynamic range {dr:.0f}", "Peak / residual rms.",
                                    metric_name="dynamic_range", metric_value=dr, topic="imaging",
                                    applies_to={"image": img["name"]}))
+        for job in results.summary.get("failed_jobs", []):
+            out.append(QAScore(0.5, f"{job['chunk']}: tclean failed, image left out",
+                               f"The job's error: {job['error']}. The other images are kept.",
+                               metric_name="failed_job", metric_value=job["chunk"], topic="imaging"))
         return out
 
 
