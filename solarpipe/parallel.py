@@ -25,8 +25,11 @@ context so every stage (and a resumed run) sees the same choice.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import time
+from multiprocessing import popen_spawn_posix
+from multiprocessing import spawn as mp_spawn
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -183,6 +186,44 @@ def _under_mpi() -> bool:
     return int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
 
 
+class _NoMainPopen(popen_spawn_posix.Popen):
+    """Spawn's Popen without the parent's ``__main__`` in the preparation data."""
+
+    def _launch(self, process_obj):
+        original = mp_spawn.get_preparation_data
+
+        def without_main(name):
+            data = original(name)
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+            return data
+
+        mp_spawn.get_preparation_data = without_main
+        try:
+            super()._launch(process_obj)
+        finally:
+            mp_spawn.get_preparation_data = original
+
+
+class _NoMainProcess(multiprocessing.get_context("spawn").Process):  # type: ignore[misc]
+    @staticmethod
+    def _Popen(process_obj):
+        return _NoMainPopen(process_obj)
+
+
+class _NoMainSpawnContext(type(multiprocessing.get_context("spawn"))):  # type: ignore[misc]
+    Process = _NoMainProcess
+
+
+def spawn_context() -> Any:
+    """A 'spawn' multiprocessing context whose workers do not re-run the parent's main
+    module. Spawn normally re-imports ``__main__`` in every child: inside a CASA session
+    (``casashell -c script.py``) or a user's script without a ``__main__`` guard that
+    re-runs the whole script (seen: the child restarted casashell and the script). Jobs
+    are functions of importable modules, so the children never need ``__main__``."""
+    return _NoMainSpawnContext()
+
+
 def _warm_worker() -> int:
     """Import casatools and casatasks in a pool worker ahead of its first job."""
     import casatasks  # noqa: F401
@@ -207,10 +248,9 @@ class WorkerPool:
         self.executor = None
 
     def start(self) -> "WorkerPool":
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+        self.executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=spawn_context(),
                                             initializer=_init_worker, initargs=(self.omp_threads,))
         self._warming = [self.executor.submit(_warm_worker) for _ in range(self.workers)]
         return self
@@ -308,10 +348,9 @@ def _collect(futures, jobs, progress) -> list[JobResult]:
 
 
 def _run_pool(jobs: list[Job], n: int, omp_threads: int, progress, fresh: bool = False) -> list[JobResult]:
-    import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
-    ctx = mp.get_context("spawn")  # no fork of a process holding casatools threads
+    ctx = spawn_context()  # no fork of a process holding casatools threads; no re-run of __main__
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
                              initargs=(omp_threads,), max_tasks_per_child=1 if fresh else None) as pool:
         futures = [pool.submit(execute_job, j) for j in jobs]
