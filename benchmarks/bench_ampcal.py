@@ -140,7 +140,7 @@ def part_c(keep: Path, nsub: int = 4, medium: bool = False) -> None:
         t0 = time.perf_counter()
         rec = run_stage(ctx, "hsol_ampcal", {})
         times[workers] = time.perf_counter() - t0
-        jobs = rec.results["summary"].get("apply_jobs") or []
+        jobs = (rec.results.get("parallel") or {}).get("jobs", [])
         peak = max((j["peak_rss_mb"] for j in jobs), default=0)
         print(f"[c] workers={workers}: hsol_ampcal {times[workers]:.1f} s"
               + (f", {len(jobs)} jobs, peak worker memory {peak} MB" if jobs else ""))

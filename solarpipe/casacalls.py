@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .parallel import JobResult, ParallelSettings, WorkerPool
+    from .parallel import Job, JobResult, ParallelSettings, WorkerPool
 
 LOG = logging.getLogger(__name__)
 
@@ -115,28 +115,6 @@ class CasaCalls:
         LOG.info("stage %d %s%s: %s", self.stage, self.task_name, where, line)
         return line
 
-    def tasks_in_fresh_process(self, calls: Sequence[tuple[str, dict[str, Any], str]]) -> list[Any]:
-        """Run casatasks calls ``(task, kwargs, note)``, in order, in one newly spawned
-        process, recorded as usual; returns their results.
-
-        For tclean's multiscale clean of the Sun: its result depends on what ran
-        before in the same process (measured: ~1e-3 of the peak after the calibration
-        chain, bit-identical between fresh processes), so the pipeline cleans in a
-        fresh process, as the imaging script does when run in a new session.
-        """
-        from .parallel import Job, run_in_fresh_process
-
-        lines = [self._log_call(casa_task, kwargs, note, " (fresh process)") for casa_task, kwargs, note in calls]
-        t0 = time.perf_counter()
-        outcome = run_in_fresh_process(Job(f"stage {self.stage} {self.task_name}", run_casa_tasks,
-                                           ([(t, k) for t, k, _ in calls],)))
-        seconds = round((time.perf_counter() - t0) / max(1, len(calls)), 3)
-        self.calls.extend({"code": line, "comment": note, "seconds": seconds}
-                          for line, (_, _, note) in zip(lines, calls))
-        if not outcome.ok:
-            raise RuntimeError(f"{outcome.error}\n(in a fresh process)\n{outcome.traceback}")
-        return outcome.value
-
     def tasks_in_parallel(self, groups: Sequence[tuple[str, Sequence[tuple[str, dict[str, Any], str]]]], *,
                           fresh: bool = False, raise_on_failure: bool = True,
                           skip_unselected: bool = False) -> "list[JobResult]":
@@ -148,37 +126,53 @@ class CasaCalls:
         tasks' results); a failed group is named by its key.
 
         ``fresh``: each group in a new process where the backend allows it (serial
-        and process pool), as :meth:`tasks_in_fresh_process`. ``skip_unselected``: see
-        :func:`run_casa_tasks`.
+        and process pool). For tclean's multiscale clean of the Sun: its result depends
+        on what ran before in the same process (measured: ~1e-3 of the peak after the
+        calibration chain, bit-identical between fresh processes), so the pipeline
+        cleans in a fresh process, as the imaging script does in a new session.
+        ``skip_unselected``: see :func:`run_casa_tasks`.
         """
-        from .parallel import Job, run_jobs
+        from .parallel import Job
 
         lines = []
         for key, calls in groups:
             lines.append([self._log_call(t, kw, note, f" (job {key})") for t, kw, note in calls])
-        backend, workers = self.parallel.resolved()
-        t0 = time.perf_counter()
-        results = run_jobs([Job(key, run_casa_tasks, ([(t, kw) for t, kw, _ in calls], skip_unselected))
-                            for key, calls in groups],
-                           backend=backend, workers=workers, omp_threads=self.parallel.omp_threads,
-                           raise_on_failure=raise_on_failure, fresh=fresh, pool=self.pool,
-                           progress=lambda msg: LOG.info("stage %d %s: %s", self.stage, self.task_name, msg))
-        wall = time.perf_counter() - t0
+        results = self.run_jobs([Job(key, run_casa_tasks, ([(t, kw) for t, kw, _ in calls], skip_unselected))
+                                 for key, calls in groups], fresh=fresh, raise_on_failure=raise_on_failure)
         for (key, calls), group_lines, r in zip(groups, lines, results):
             each = round(r.seconds / max(1, len(calls)), 3)
             self.calls.extend({"code": line, "comment": note, "seconds": each, "job": key}
                               for line, (_, _, note) in zip(group_lines, calls))
-            self.jobs.append({"chunk": key, "ok": r.ok, "seconds": round(r.seconds, 2),
-                              "peak_rss_mb": round(r.peak_rss_mb), "pid": r.pid, "error": r.error})
+        return results
+
+    def run_jobs(self, jobs: "Sequence[Job]", *, fresh: bool = False,
+                 raise_on_failure: bool = True) -> "list[JobResult]":
+        """Run jobs through solarpipe.parallel with this run's settings and warm pool, and
+        record every job's outcome (chunk, seconds, memory, error) for the stage's weblog
+        page, also when some fail (then ParallelJobError if ``raise_on_failure``)."""
+        from .parallel import ParallelJobError, run_jobs
+
+        backend, workers = self.parallel.resolved()
+        t0 = time.perf_counter()
+        results = run_jobs(jobs, backend=backend, workers=workers, omp_threads=self.parallel.omp_threads,
+                           raise_on_failure=False, fresh=fresh, pool=self.pool,
+                           progress=lambda msg: LOG.info("stage %d %s: %s", self.stage, self.task_name, msg))
+        wall = time.perf_counter() - t0
+        self.jobs.extend({"chunk": r.key, "ok": r.ok, "seconds": round(r.seconds, 2),
+                          "peak_rss_mb": round(r.peak_rss_mb), "pid": r.pid, "error": r.error} for r in results)
         self.jobs_wall_s += wall
         LOG.info("stage %d %s: %d job(s), backend %s, %d worker(s), %.1f s wall", self.stage, self.task_name,
-                 len(groups), backend, workers, wall)
+                 len(results), backend, workers, wall)
+        failed = [r for r in results if not r.ok]
+        if failed and raise_on_failure:
+            raise ParallelJobError(failed, results)
         return results
 
     def applycal(self, vis: str, groups: Sequence[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
         """applycal for each ``(kwargs, note)`` group on ``vis``, in order. On a multi-MS
         with several workers, one job per sub-MS runs every group on it (separate tables:
-        no lock conflict); else one pass per group. Returns per-job facts ([] when serial)."""
+        no lock conflict); else one pass per group. Returns, per job, which groups it
+        applied ([] when serial; timings and memory are in the stage's job records)."""
         from .heuristics.parallel import fan_out
         from .msutil import sub_measurement_sets
 
@@ -191,8 +185,7 @@ class CasaCalls:
         results = self.tasks_in_parallel(
             [(sub.name, [("applycal", {"vis": str(sub), **kwargs}, f"{note} (sub-MS {sub.name})")
                          for kwargs, note in groups]) for sub in subs], skip_unselected=True)
-        return [{"chunk": r.key, "seconds": round(r.seconds, 2), "peak_rss_mb": round(r.peak_rss_mb),
-                 "applied": [v != "skipped" for v in r.value]} for r in results]
+        return [{"chunk": r.key, "applied": [v != "skipped" for v in r.value]} for r in results]
 
     def python(self, code_repr: str, func: Callable[..., Any], /, *args: Any,
                _note: str = "", **kwargs: Any) -> Any:
@@ -227,8 +220,7 @@ class CasaCalls:
 
 
 def run_casa_tasks(calls: Sequence[tuple[str, dict[str, Any]]], skip_unselected: bool = False) -> list[Any]:
-    """Run casatasks calls in order (a worker job of CasaCalls.tasks_in_fresh_process and
-    tasks_in_parallel). ``skip_unselected``: a call whose ``field`` ids have no rows in its
+    """Run casatasks calls in order (a worker job of CasaCalls.tasks_in_parallel). ``skip_unselected``: a call whose ``field`` ids have no rows in its
     ``vis`` (a sub-MS of a scan partition) is skipped, its result ``"skipped"``."""
     import casatasks
 

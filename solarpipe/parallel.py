@@ -246,6 +246,7 @@ class WorkerPool:
         self.workers = max(1, int(workers))
         self.omp_threads = omp_threads
         self.executor = None
+        self._warming: list = []  # the warm-up futures of the current executor
 
     def start(self) -> "WorkerPool":
         from concurrent.futures import ProcessPoolExecutor
@@ -257,7 +258,7 @@ class WorkerPool:
 
     def wait_warm(self) -> None:
         """Block until the workers have imported CASA (benchmarks time stages after this)."""
-        for f in getattr(self, "_warming", []):
+        for f in self._warming:
             f.result()
 
     def usable(self) -> "Any":
@@ -327,12 +328,6 @@ def run_jobs(jobs: Sequence[Job], backend: str = "auto", workers: int | None = N
     if failed and raise_on_failure:
         raise ParallelJobError(failed, results)
     return results
-
-
-def run_in_fresh_process(job: Job, omp_threads: int = 1) -> JobResult:
-    """Run one job in a newly spawned process: a clean CASA state, whatever ran before
-    in this one (see CasaCalls.tasks_in_fresh_process)."""
-    return _run_pool([job], 1, omp_threads, None, fresh=True)[0]
 
 
 def _collect(futures, jobs, progress) -> list[JobResult]:

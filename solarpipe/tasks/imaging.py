@@ -87,8 +87,7 @@ class Imaging(Task):
                 failed.append({"chunk": key, "error": o.error})
                 res.messages.append(f"{key}: tclean failed ({o.error}); image left out")
                 continue
-            if finish is not None:
-                finishers.setdefault(finish, []).extend(o.value)
+            finishers.setdefault(finish, []).extend(o.value)
         for finish, values in finishers.items():
             images.append(finish(values))
         res.summary["failed_jobs"] = failed

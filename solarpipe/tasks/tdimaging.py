@@ -18,7 +18,6 @@ frame, as SALAT reads it) and PRPARA (the processing steps and parameters).
 from __future__ import annotations
 
 import logging
-import time
 import math
 import shutil
 from dataclasses import dataclass
@@ -74,7 +73,7 @@ class TDImaging(Task):
         return img
 
     def prepare(self) -> dict[str, Any]:
-        from ..parallel import Job, ParallelSettings, run_jobs
+        from ..parallel import Job, ParallelSettings
 
         inp: TDImagingInputs = self.inputs  # type: ignore[assignment]
         run = self.context.observing_run
@@ -152,13 +151,7 @@ class TDImaging(Task):
             f"imagename='{frames_dir.name}/f%04d' % k, timerange=timerange, threshold=threshold)",
             f"{len(frames)} frames of {cadence:g} s, same grid and clean depth (run here with backend "
             f"{backend!r}, {workers} worker(s))")
-        t_jobs = time.perf_counter()
-        outcomes = run_jobs(jobs, backend=backend, workers=workers, omp_threads=omp, pool=self.casa.pool,
-                            progress=lambda msg: LOG.info("hsol_tdimaging: %s", msg), raise_on_failure=False)
-        self.casa.jobs.extend({"chunk": o.key, "ok": o.ok, "seconds": round(o.seconds, 2),
-                               "peak_rss_mb": round(o.peak_rss_mb), "pid": o.pid, "error": o.error}
-                              for o in outcomes)
-        self.casa.jobs_wall_s += time.perf_counter() - t_jobs
+        outcomes = self.casa.run_jobs(jobs, raise_on_failure=False)
         return {"results": res, "img": img, "frames": frames, "outcomes": outcomes, "frames_dir": frames_dir,
                 "cadence": cadence, "thresholds": thresholds, "integration": integration}
 
