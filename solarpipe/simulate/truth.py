@@ -357,3 +357,75 @@ def truth_on_helioprojective_image(truth: dict[str, Any], fits_path: str | Path,
     iy = (np.asarray(eta) - g["eta0_arcsec"]) / g["pixel_arcsec"]
     model = map_coordinates(conv, [iy, ix], order=1, mode="nearest")
     return model, data
+
+
+def image_truth_correlation(truth: dict[str, Any], fits_kelvin: str | Path, pb_fits: str | Path,
+                            pb_level: float = 0.5) -> dict[str, float]:
+    """How well a kelvin/helioprojective Sun image reproduces the truth: the Pearson
+    correlation with the truth convolved with the image's restoring beam, both with
+    their mean removed, over the pixels where the primary beam is >= ``pb_level``;
+    also the slope of image on truth (the fraction of the features' contrast recovered)."""
+    from astropy.io import fits
+
+    model, data = truth_on_helioprojective_image(truth, fits_kelvin)
+    pb = np.squeeze(fits.getdata(str(pb_fits)))
+    sel = (pb >= pb_level) & np.isfinite(data)
+    a = data[sel] - data[sel].mean()
+    b = model[sel] - model[sel].mean()
+    corr = float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+    return {"corr": corr, "slope": float((a * b).sum() / (b * b).sum()), "n_pixels": int(sel.sum()),
+            "image_std_k": float(a.std()), "truth_std_k": float(b.std()), "_a": a, "_b": b}
+
+
+def write_truth_visibilities(ms_path: str | Path, truth: dict[str, Any]) -> int:
+    """Overwrite DATA of a Sun-only MS (e.g. a copy of hsol_imaging's split, channel-averaged
+    imaging MS) with the true sky visibilities: no noise, no corruption, no calibration
+    error, the same rows, uv coverage and weights. Fields are matched by name. Imaging
+    these data separates what imaging loses from what calibration loses. Returns the
+    number of rows written."""
+    import casatools
+
+    from .predict import pair_types
+
+    ms_path = str(ms_path)
+    tb = casatools.table()
+    tb.open(ms_path + "/DATA_DESCRIPTION")
+    dd_spw = tb.getcol("SPECTRAL_WINDOW_ID")
+    tb.close()
+    tb.open(ms_path + "/SPECTRAL_WINDOW")
+    freqs = [np.asarray(tb.getcell("CHAN_FREQ", i)) for i in range(tb.nrows())]
+    tb.close()
+    tb.open(ms_path + "/FIELD")
+    field_names = list(tb.getcol("NAME"))
+    tb.close()
+    tb.open(ms_path + "/ANTENNA")
+    ant_names = list(tb.getcol("NAME"))
+    tb.close()
+    truth_diam = {a["name"]: a["diameter_m"] for a in truth["antennas"]}
+    diam = np.array([truth_diam[n] for n in ant_names])
+    truth_field = {f["name"]: f["id"] for f in truth["fields"] if f["role"] == "sun"}
+    pred = predictor_from_truth(truth)
+    lc = light_curve_from_truth(truth)
+    tb.open(ms_path, nomodify=False)
+    try:
+        data = tb.getcol("DATA")
+        ddid, fid = tb.getcol("DATA_DESC_ID"), tb.getcol("FIELD_ID")
+        uvw, times = tb.getcol("UVW"), tb.getcol("TIME")
+        a1, a2 = tb.getcol("ANTENNA1"), tb.getcol("ANTENNA2")
+        data[:] = 0.0
+        for dd in np.unique(ddid):
+            for f in np.unique(fid[ddid == dd]):
+                sel = np.nonzero((ddid == dd) & (fid == f) & (a1 != a2))[0]
+                if field_names[f] not in truth_field:
+                    raise ValueError(f"{ms_path}: field {field_names[f]!r} is not a Sun field of the truth")
+                args = (truth_field[field_names[f]], freqs[dd_spw[dd]], uvw[0, sel], uvw[1, sel],
+                        pair_types(diam[a1[sel]], diam[a2[sel]]))
+                vis = pred.predict(*args, "static")
+                if lc is not None and pred.grid.t_var is not None:
+                    vis = vis + pred.predict(*args, "variable") * lc(times[sel])[None, :]
+                for p in range(data.shape[0]):
+                    data[p][:, sel] = vis
+        tb.putcol("DATA", data)
+    finally:
+        tb.close()
+    return int(len(ddid))

@@ -32,7 +32,10 @@ LOG = logging.getLogger(__name__)
 @dataclass
 class ImagingInputs(TaskInputs):
     """targets: 'sun', 'calibrators' or 'sun,calibrators'. None values are decided by the
-    heuristics: cell (arcsec), imsize (pixels), scales (pixels), niter."""
+    heuristics: cell (arcsec), imsize (pixels), scales (pixels), niter. gridder: 'standard'
+    or 'mosaic' (one pointing of a 12m+7m array imaged with a primary beam per antenna
+    pair, on a time-averaged copy, clean mask inside PB >= joint_pbmask; slower, and
+    closer to the truth on the simulated EBs: see benchmarks/bench_imaging_limits.py)."""
 
     targets: str = "sun,calibrators"
     cell: float | None = None
@@ -43,6 +46,8 @@ class ImagingInputs(TaskInputs):
     nsigma: float = 3.0
     pblimit: float = 0.2
     pbmask: float = 0.3
+    gridder: str = "standard"
+    joint_pbmask: float = 0.6
 
 
 @dataclass
@@ -121,6 +126,25 @@ class Imaging(Task):
             centre, rel, names = (0.0, 0.0), np.zeros((1, 2)), [""]
         return out, SunGeometry(centre, rel, mid, names)
 
+    def joint_imaging_copy(self, vis: Path, beam: float, radius_arcsec: float, res: Results) -> Path:
+        """A time-averaged copy of the imaging MS for the heterogeneous-array gridder (its
+        major cycles cost ~10x the standard gridder's per visibility); the full-resolution
+        MS stays the one selfcal and tdimaging use."""
+        from .tdimaging import median_interval_s
+
+        integration = median_interval_s(vis)
+        timebin = res.decide("timebin_s", himg.time_average_s(integration, beam, radius_arcsec),
+                             f"{integration:g} s integrations averaged: Earth-rotation smearing < 0.1 beam at "
+                             f"{radius_arcsec:.0f}\" from the centre, at most 30 s")
+        if timebin <= integration:
+            return vis
+        out = vis.with_name(vis.name.replace(".ms", f".t{timebin:g}s.ms"))
+        if out.exists():
+            shutil.rmtree(out)
+        self.casa.task("split", vis=str(vis), outputvis=str(out), datacolumn="data", timebin=f"{timebin:g}s",
+                       keepflags=False, _note="time-averaged copy for the heterogeneous-array gridder")
+        return out
+
     def plan_sun(self, run, inp: ImagingInputs, res: Results) -> list[tuple[str, list, Any]]:
         """Decide the Sun image's parameters; returns its tclean job(s) and the step that
         makes the products once they have run (one finisher shared by a mosaic's pointings)."""
@@ -146,8 +170,14 @@ class Imaging(Task):
         las = himg.largest_angular_scale_arcsec(uv, freq)
         scales = inp.scales or res.decide("scales", himg.multiscale_scales(beam, cell, min(las, pb)),
                                           f"point + 1, 3, 9 ... beams up to the largest scale {min(las, pb):.0f}\"")
-        gridder, why = himg.choose_gridder(len(geo.pointing_offsets_arcsec))
-        res.decide("gridder", gridder, why)
+        try:
+            gridder, why = himg.choose_gridder(len(geo.pointing_offsets_arcsec), inp.gridder,
+                                               len({a.diameter_m for a in run.antennas}), inp.joint_pbmask)
+        except ValueError as exc:
+            raise BadInputError(f"hsol_imaging: {exc}") from exc
+        res.decide("gridder", gridder, why, by="user" if inp.gridder != "standard" else "heuristic")
+        pbmask = inp.joint_pbmask if gridder == "mosaic" else inp.pbmask
+        clean_vis = self.joint_imaging_copy(vis, beam, imsize * cell / 2, res) if gridder == "mosaic" else vis
         sigma, nvis = visibility_noise(vis)
         expected = himg.thermal_image_noise(sigma, nvis)
         res.decide("expected_rms_jy", expected, f"per-visibility noise {sigma:.3g} Jy (second differences in "
@@ -162,14 +192,14 @@ class Imaging(Task):
         name = f"{run.name}.s{self.stage}.sun"
         imagename = Path(self.context.workdir) / name
         remove_images(imagename)
-        clean = dict(vis=str(vis), phasecenter="TRACKFIELD", specmode="mfs", stokes="I", gridder=gridder,
+        clean = dict(vis=str(clean_vis), phasecenter="TRACKFIELD", specmode="mfs", stokes="I", gridder=gridder,
                      deconvolver="multiscale", scales=list(scales), imsize=[int(imsize), int(imsize)],
                      cell=f"{cell}arcsec", weighting="briggs", robust=inp.robust, threshold=f"{threshold:.6g}Jy",
                      pblimit=inp.pblimit, interactive=False)
         single = len(geo.pointing_offsets_arcsec) == 1
         if single:
             jobs = [("sun", [("tclean", dict(imagename=str(imagename), field="", niter=int(niter), usemask="pb",
-                                             pbmask=inp.pbmask, pbcor=True, **clean),
+                                             pbmask=pbmask, pbcor=True, **clean),
                               "time-integrated Sun image, multiscale clean")])]
         else:
             jobs, mosaic = self.plan_linear_mosaic(imagename, geo, clean, niter, cell, imsize, pb, inp)
@@ -177,14 +207,15 @@ class Imaging(Task):
         def finish(summaries: list[Any]) -> dict[str, Any]:
             summary = summaries[0] if single else mosaic(summaries)
             return self.finish_sun(name, imagename, clean, niter, inp, geo, vis, expected, cell, imsize,
-                                   scales, gridder, summary)
+                                   scales, gridder, summary, pbmask)
 
         return [(key, calls, finish) for key, calls in jobs]
 
     def finish_sun(self, name: str, imagename: Path, clean: dict[str, Any], niter: int, inp: ImagingInputs,
                    geo: SunGeometry, vis: Path, expected: float, cell: float, imsize: int, scales: list[int],
-                   gridder: str, summary: Any) -> dict[str, Any]:
-        """Products of the cleaned Sun image: FITS (Jy/beam and kelvin HPC), PB, statistics."""
+                   gridder: str, summary: Any, pbmask: float) -> dict[str, Any]:
+        """Products of the cleaned Sun image: FITS (Jy/beam and kelvin HPC), PB, statistics.
+        ``vis`` is the imaging MS at full time resolution (what selfcal and tdimaging use)."""
         products = Path(self.context.workdir) / "products"
         products.mkdir(exist_ok=True)
         fits_jy = products / f"{name}.image.pbcor.fits"
@@ -206,7 +237,7 @@ class Imaging(Task):
         params = {k: v for k, v in clean.items() if k != "vis"}
         params.update(niter=int(niter), field="")
         if len(geo.pointing_offsets_arcsec) == 1:
-            params.update(usemask="pb", pbmask=inp.pbmask, pbcor=True)
+            params.update(usemask="pb", pbmask=pbmask, pbcor=True)
         return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits), "vis": str(vis),
                 "tclean_params": params, "n_pointings": len(geo.pointing_offsets_arcsec),
                 "imagename": str(imagename), "fits": str(fits_jy),

@@ -119,7 +119,10 @@ class TDImaging(Task):
                     weighting="briggs", robust=0.5, niter=int(inp.niter), usemask="pb", pbmask=0.3, pbcor=True,
                     pblimit=0.2, interactive=False)
         model = Path(f"{img['imagename']}.model")
-        if inp.startmodel and n_point == 1 and model.exists():
+        if inp.startmodel and n_point == 1 and model.exists() and img.get("gridder", "standard") != gridder:
+            res.decide("startmodel", None, f"{img['name']} was cleaned with the {img.get('gridder')} gridder: its "
+                       f"model is not what the {gridder} gridder predicts from")
+        elif inp.startmodel and n_point == 1 and model.exists():
             base["startmodel"] = str(model)
             res.decide("startmodel", model.name, "every frame starts from the time-integrated clean model: the "
                        "static Sun's sidelobes, which change with each frame's uv coverage, are removed before "

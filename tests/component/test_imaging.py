@@ -9,14 +9,21 @@ correlation 0.58 measured.
 
 Measured on the small EB: correlation of the pb-corrected image with the truth
 convolved with the restoring beam (disc mean removed, inside the 50% primary
-beam response) 0.57. The issue asks for 0.9; the shortfall is the 20" plage,
-a scale the array hardly samples (its shortest 12m baselines see ~40% of its
-flux): the interferometer image lacks it until total power is added
-(hsol_feather, issue 9). The test holds the measured level so a regression shows.
+beam response) 0.57. The issue asks for 0.9; it stays open. What limits it is the
+imaging, not the calibration: benchmarks/bench_imaging_limits.py images the same
+split MS with its DATA replaced by the true visibilities and gets 0.58 (12m
+antennas only: 0.60 calibrated, 0.63 true). The 20" plage is what is missing: only
+the few 12m baselines of 15-25 m and the 7m-7m baselines see it, and the standard
+gridder images the 7m baselines as if they had the 12m primary beam. The
+heterogeneous-array 'mosaic' gridder with the clean mask inside PB >= 0.6 gave 0.83
+on the same data (multiscale diverged with the mask at PB >= 0.3), but took ~20 min
+instead of ~1.5 min here: not yet the default. The test holds the measured level
+so a regression shows.
 """
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,16 +36,10 @@ def sun_image(ctx):
 
 
 def truth_vs_image(eb, img):
-    from astropy.io import fits
+    from solarpipe.simulate.truth import image_truth_correlation
 
-    from solarpipe.simulate.truth import truth_on_helioprojective_image
-
-    model, data = truth_on_helioprojective_image(eb.truth, img["fits_kelvin"])
-    pb = np.squeeze(fits.getdata(img["pb_fits"]))
-    sel = (pb >= 0.5) & np.isfinite(data)
-    a = data[sel] - data[sel].mean()
-    b = model[sel] - model[sel].mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum())), a, b
+    r = image_truth_correlation(eb.truth, img["fits_kelvin"], img["pb_fits"])
+    return r["corr"], r["_a"], r["_b"]
 
 
 def test_imaging_stage_ran_with_decided_parameters(small_calimage):
@@ -138,3 +139,31 @@ def test_mosaic_images_without_parameters(sim_eb_factory, tmp_path_factory):
     print(f"mosaic ({eb.truth['n_pointings']} pointings): imsize {img['imsize']} x {img['cell_arcsec']}\", "
           f"correlation with the truth {corr:.3f}")
     assert corr >= 0.5
+
+
+def test_heterogeneous_gridder_on_request_is_closer_to_the_truth(small_calimage, tmp_path):
+    """gridder='mosaic' (a primary beam per antenna pair for the 12m+7m array, time-averaged
+    copy, clean mask inside PB >= 0.6) images the same calibrated small EB much closer to
+    the truth than the default standard gridder (measured 0.76 against 0.57; 0.82 with
+    the scales [0, 5, 15, 30] by hand, 0.48-0.54 with a 30" or 40" scale added)."""
+    from solarpipe.context import Context
+    from solarpipe.runner import run_stage
+
+    eb, shared = small_calimage
+    ctx = Context.load(shared.workdir)
+    ctx.workdir = str(tmp_path)  # a separate run reading the shared calibrated MS: the shared run is unchanged
+    rec = run_stage(ctx, "hsol_imaging", {"targets": "sun", "gridder": "mosaic"})
+    assert rec.status == "ok"
+    decided = {d["name"]: d for d in rec.results["decisions"]}
+    assert decided["gridder"]["value"] == "mosaic" and decided["gridder"]["by"] == "user"
+    assert decided["timebin_s"]["value"] >= 10.0
+    img = ctx.images[-1]
+    assert img["kind"] == "sun" and img["gridder"] == "mosaic"
+    # the full-resolution imaging MS (what selfcal and tdimaging use) is the one recorded
+    assert img["tclean_params"]["pbmask"] == 0.6 and Path(img["vis"]).parent == tmp_path
+    assert ".t" not in Path(img["vis"]).name and Path(img["vis"]).exists()
+    corr_joint, _, _ = truth_vs_image(eb, img)
+    corr_standard, _, _ = truth_vs_image(eb, sun_image(shared))
+    print(f"correlation with the truth: mosaic gridder {corr_joint:.3f}, standard gridder {corr_standard:.3f} "
+          f"(tclean {img['tclean']})")
+    assert corr_joint >= 0.7 and corr_joint >= corr_standard + 0.1

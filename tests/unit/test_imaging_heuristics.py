@@ -55,6 +55,24 @@ def test_thermal_noise_and_threshold():
     assert h.choose_gridder(1)[0] == "standard" and "linear" in h.choose_gridder(3)[1]
 
 
+def test_heterogeneous_gridder_only_on_request_and_for_one_pointing():
+    gridder, why = h.choose_gridder(1, "mosaic", 2, 0.6)
+    assert gridder == "mosaic" and "0.6" in why and "2 dish sizes" in why
+    gridder, why = h.choose_gridder(3, "mosaic", 2)
+    assert gridder == "standard" and "one pointing only" in why
+    with pytest.raises(ValueError, match="awproject"):
+        h.choose_gridder(1, "awproject")
+
+
+def test_time_average_keeps_earth_rotation_smearing_below_a_tenth_of_the_beam():
+    omega = 7.2921e-5
+    t = h.time_average_s(2.0, 2.0, 90.0)
+    assert t == 30.0  # the cap: the limit is 30.5 s
+    t = h.time_average_s(2.0, 2.0, 300.0)
+    assert t % 2.0 == 0 and t * omega * 300.0 <= 0.1 * 2.0 < (t + 2.0) * omega * 300.0
+    assert h.time_average_s(2.0, 0.1, 300.0) == 2.0  # never below one integration
+
+
 def test_linear_mosaic_recovers_a_flat_sky_and_masks_the_edge():
     shape = (101, 81)
     centres = h.pointing_pixels(np.array([[10.0, 0.0], [-10.0, 5.0]]), 50, 0.5)
