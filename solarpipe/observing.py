@@ -249,7 +249,6 @@ def read_observing_run(vis: str | Path, source_vis: str | Path | None = None) ->
     try:
         names = list(tb.getcol("NAME"))
         nchan = tb.getcol("NUM_CHAN")
-        ref = tb.getcol("REF_FREQUENCY")
         bw = tb.getcol("TOTAL_BANDWIDTH")
         widths = [float(np.mean(tb.getcell("CHAN_WIDTH", i))) for i in range(tb.nrows())]
         centres = [float(np.mean(tb.getcell("CHAN_FREQ", i))) for i in range(tb.nrows())]

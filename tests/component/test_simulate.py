@@ -458,7 +458,6 @@ def test_point_source_flux_with_truth_calibration_noisy(tiny_eb):
     masks = bad_visibility_mask(tiny_eb.ms, truth)
     for role in ("bandpass", "phase"):
         fld = next(f for f in truth["fields"] if f["role"] == role)
-        cal = truth["calibrators"][fld["name"]]
         for spw in _spw_ids(truth, "science"):
             rows, V = truth_model_visibilities(tiny_eb.ms, truth, spw)
             _, F = truth_corruption(tiny_eb.ms, truth, spw, rows)
