@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import solarpipe  # noqa: E402,F401  (offline CASA before casatools)
+from _inner import run_inner  # noqa: E402  (benchmarks/, the script's folder)
 
 MODES = {"serial": ("serial", 1), "pool2": ("process", 2)}
 
@@ -82,13 +82,7 @@ def inner_tdimaging(workdir: Path, mode: str, cadence: float) -> dict:
 
 
 def launch(*args: str) -> dict:
-    cmd = [sys.executable, __file__, "--inner", *args]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=7200,
-                         env=dict(os.environ, OMP_NUM_THREADS="1"))
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"{args} failed ({out.returncode}): {out.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return run_inner(__file__, *args)
 
 
 # -- the paper model --------------------------------------------------------------------------
