@@ -117,7 +117,11 @@ def choose_gridder(n_pointings: int, requested: str = "standard", dish_sizes: in
                f"PB >= {joint_pbmask:g} (multiscale diverged with the mask at PB 0.3)")
         return "mosaic", why
     if n_pointings <= 1:
-        return "standard", "one pointing: standard gridder (converges on the beam-filling Sun)"
+        why = "one pointing: standard gridder (converges on the beam-filling Sun)"
+        if dish_sizes > 1:
+            why += ("; with several dish sizes it gives every baseline the largest dish's primary beam "
+                    "(gridder='mosaic' on request is closer to the truth on simulated 12m+7m EBs)")
+        return "standard", why
     note = "; the requested mosaic gridder is for one pointing only" if requested == "mosaic" else ""
     return "standard", (f"{n_pointings} pointings imaged one by one with the standard gridder, then "
                         f"linearly mosaicked (the joint mosaic gridder diverged on the beam-filling Sun){note}")

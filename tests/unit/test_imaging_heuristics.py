@@ -58,6 +58,8 @@ def test_thermal_noise_and_threshold():
 def test_heterogeneous_gridder_only_on_request_and_for_one_pointing():
     gridder, why = h.choose_gridder(1, "mosaic", 2, 0.6)
     assert gridder == "mosaic" and "0.6" in why and "2 dish sizes" in why
+    assert "largest dish" in h.choose_gridder(1, "standard", 2)[1]
+    assert "largest dish" not in h.choose_gridder(1, "standard", 1)[1]
     gridder, why = h.choose_gridder(3, "mosaic", 2)
     assert gridder == "standard" and "one pointing only" in why
     with pytest.raises(ValueError, match="awproject"):
