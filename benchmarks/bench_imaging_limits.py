@@ -107,7 +107,7 @@ def main() -> None:
     from solarpipe.context import Context
     from solarpipe.heuristics.imaging import time_average_s
     from solarpipe.simulate.truth import image_truth_correlation, load_truth, write_truth_visibilities
-    from solarpipe.tasks.tdimaging import median_interval_s
+    from solarpipe.msutil import median_interval_s
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_imaging_"))
     work.mkdir(parents=True, exist_ok=True)

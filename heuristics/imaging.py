@@ -100,8 +100,9 @@ def clean_threshold(expected_rms: float, nsigma: float = 3.0) -> float:
 
 def choose_gridder(n_pointings: int, requested: str = "standard", dish_sizes: int = 1,
                    joint_pbmask: float = 0.6) -> tuple[str, str]:
-    """'standard' always: one pointing is imaged directly; a mosaic is imaged pointing
-    by pointing and combined linearly (see :func:`linear_mosaic`).
+    """'standard' unless 'mosaic' is requested for one pointing: one pointing is imaged
+    directly; a mosaic is imaged pointing by pointing and combined linearly (see
+    :func:`linear_mosaic`).
 
     Measured on simulated 12m+7m EBs (single pointing and 3-pointing mosaic): the
     joint 'mosaic' gridder's multiscale clean diverged on the beam-filling Sun with
@@ -127,8 +128,12 @@ def choose_gridder(n_pointings: int, requested: str = "standard", dish_sizes: in
                         f"linearly mosaicked (the joint mosaic gridder diverged on the beam-filling Sun){note}")
 
 
+#: longest averaging of an imaging copy (s): the Sun's features evolve
+MAX_TIME_AVERAGE_S = 30.0
+
+
 def time_average_s(integration_s: float, beam_arcsec: float, radius_arcsec: float,
-                   max_smear_beams: float = 0.1, cap_s: float = 30.0) -> float:
+                   max_smear_beams: float = 0.1, cap_s: float = MAX_TIME_AVERAGE_S) -> float:
     """Averaging time for an imaging copy (a multiple of the integration): the Earth's
     rotation moves a point at ``radius_arcsec`` from the phase centre by
     omega_earth * t * radius in the uv-plane's image, kept below ``max_smear_beams`` of

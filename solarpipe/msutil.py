@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path
 
+import numpy as np
+
 _MJD0 = _dt.datetime(1858, 11, 17)
 
 
@@ -93,3 +95,16 @@ def sub_measurement_sets(vis: str | Path) -> list[Path]:
     """The sub-MSs of a multi-MS (casatasks.partition output), [] for a plain MS."""
     d = Path(vis) / "SUBMSS"
     return sorted(p for p in d.glob("*.ms") if p.is_dir()) if d.is_dir() else []
+
+
+def median_interval_s(vis: str | Path) -> float:
+    """Median integration time (s) of the cross-correlations of an MS (a sample of rows)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(str(vis))
+    try:
+        n = tb.nrows()
+        return float(np.median(tb.getcol("INTERVAL", 0, min(n, 5000))))
+    finally:
+        tb.close()

@@ -374,7 +374,7 @@ def image_truth_correlation(truth: dict[str, Any], fits_kelvin: str | Path, pb_f
     b = model[sel] - model[sel].mean()
     corr = float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
     return {"corr": corr, "slope": float((a * b).sum() / (b * b).sum()), "n_pixels": int(sel.sum()),
-            "image_std_k": float(a.std()), "truth_std_k": float(b.std()), "_a": a, "_b": b}
+            "image_std_k": float(a.std()), "truth_std_k": float(b.std())}
 
 
 def write_truth_visibilities(ms_path: str | Path, truth: dict[str, Any]) -> int:

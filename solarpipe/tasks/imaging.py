@@ -130,12 +130,12 @@ class Imaging(Task):
         """A time-averaged copy of the imaging MS for the heterogeneous-array gridder (its
         major cycles cost ~10x the standard gridder's per visibility); the full-resolution
         MS stays the one selfcal and tdimaging use."""
-        from .tdimaging import median_interval_s
+        from ..msutil import median_interval_s
 
         integration = median_interval_s(vis)
         timebin = res.decide("timebin_s", himg.time_average_s(integration, beam, radius_arcsec),
                              f"{integration:g} s integrations averaged: Earth-rotation smearing < 0.1 beam at "
-                             f"{radius_arcsec:.0f}\" from the centre, at most 30 s")
+                             f"{radius_arcsec:.0f}\" from the centre, at most {himg.MAX_TIME_AVERAGE_S:g} s")
         if timebin <= integration:
             return vis
         out = vis.with_name(vis.name.replace(".ms", f".t{timebin:g}s.ms"))

@@ -54,7 +54,7 @@ class Selfcal(Task):
 
     def prepare(self) -> dict[str, Any]:
         from .imaging import find_sun_image, image_stats, remove_images, visibility_noise
-        from .tdimaging import median_interval_s
+        from ..msutil import median_interval_s
 
         inp: SelfcalInputs = self.inputs  # type: ignore[assignment]
         run = self.context.observing_run

@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import BadInputError
 from ..heuristics import imaging as himg
 from ..heuristics import tdimaging as htd
-from ..msutil import casa_timerange
+from ..msutil import casa_timerange, median_interval_s
 from ..qa import QAScore
 from ..task import ImageResults, Plot, Results, Task, TaskInputs
 
@@ -119,10 +119,11 @@ class TDImaging(Task):
                     weighting="briggs", robust=0.5, niter=int(inp.niter), usemask="pb", pbmask=0.3, pbcor=True,
                     pblimit=0.2, interactive=False)
         model = Path(f"{img['imagename']}.model")
-        if inp.startmodel and n_point == 1 and model.exists() and img.get("gridder", "standard") != gridder:
+        has_model = inp.startmodel and n_point == 1 and model.exists()
+        if has_model and img.get("gridder", "standard") != gridder:
             res.decide("startmodel", None, f"{img['name']} was cleaned with the {img.get('gridder')} gridder: its "
                        f"model is not what the {gridder} gridder predicts from")
-        elif inp.startmodel and n_point == 1 and model.exists():
+        elif has_model:
             base["startmodel"] = str(model)
             res.decide("startmodel", model.name, "every frame starts from the time-integrated clean model: the "
                        "static Sun's sidelobes, which change with each frame's uv coverage, are removed before "
@@ -235,19 +236,6 @@ def image_frame(kwargs: dict[str, Any]) -> dict[str, Any]:
     stats = image_stats(Path(kwargs["imagename"]), float(kwargs.get("pblimit", 0.2)))
     stats["stopcode"] = summary.get("stopcode") if isinstance(summary, dict) else None
     return stats
-
-
-def median_interval_s(vis: str | Path) -> float:
-    """Median integration time (s) of the cross-correlations of an MS (a sample of rows)."""
-    from casatools import table
-
-    tb = table()
-    tb.open(str(vis))
-    try:
-        n = tb.nrows()
-        return float(np.median(tb.getcol("INTERVAL", 0, min(n, 5000))))
-    finally:
-        tb.close()
 
 
 def write_salsa_cube(frames_dir: Path, per_frame: list[dict[str, Any]], out: Path, img: dict[str, Any],
