@@ -63,14 +63,27 @@ def image_size(cell: float, pb_fwhm_arcsec: float, offsets_arcsec: np.ndarray | 
     return fast_fft_size(2 * half / cell)
 
 
-def multiscale_scales(beam_arcsec: float, cell: float, largest_arcsec: float, max_scales: int = 6) -> list[int]:
-    """0 (point), then ~1, 3, 9... beams in pixels, up to the largest scale worth cleaning."""
+def multiscale_scales(beam_arcsec: float, cell: float, largest_arcsec: float, max_scales: int = 6,
+                      beams: Sequence[float] = (1, 3, 9, 27, 81)) -> list[int]:
+    """0 (point), then ``beams`` x the beam in pixels (by default ~1, 3, 9... beams), up to
+    the largest scale worth cleaning."""
     scales = [0]
-    s = beam_arcsec / cell
-    while len(scales) < max_scales and s * cell <= largest_arcsec:
+    for b in beams:
+        s = b * beam_arcsec / cell
+        if len(scales) >= max_scales or s * cell > largest_arcsec:
+            break
         scales.append(int(round(s)))
-        s *= 3
     return sorted(set(scales))
+
+
+#: scale ladder (beams) for the heterogeneous-array gridder: finer steps between the
+#: beam and the clean mask, so a ~20" plage has a scale of its own
+JOINT_SCALE_BEAMS = (1, 3, 6, 12, 24)
+
+
+def mask_radius_arcsec(pb_fwhm_arcsec: float, pb_level: float) -> float:
+    """Radius where a Gaussian primary beam falls to ``pb_level``."""
+    return pb_fwhm_arcsec / 2 * math.sqrt(math.log(1 / pb_level) / math.log(2))
 
 
 def largest_angular_scale_arcsec(uv_lengths_m: Sequence[float], freq_hz: float, quantile: float = 0.05) -> float:
@@ -98,30 +111,33 @@ def clean_threshold(expected_rms: float, nsigma: float = 3.0) -> float:
     return nsigma * expected_rms
 
 
-def choose_gridder(n_pointings: int, requested: str = "standard", dish_sizes: int = 1,
+GRIDDERS = ("auto", "standard", "mosaic")
+
+
+def choose_gridder(n_pointings: int, requested: str = "auto", dish_sizes: int = 1,
                    joint_pbmask: float = 0.6) -> tuple[str, str]:
-    """'standard' unless 'mosaic' is requested for one pointing: one pointing is imaged
-    directly; a mosaic is imaged pointing by pointing and combined linearly (see
-    :func:`linear_mosaic`).
+    """The Sun image's gridder. 'auto': one pointing of an array with several dish sizes
+    (12m+7m) gets the heterogeneous-array 'mosaic' gridder (a primary beam per antenna
+    pair; the standard gridder gives every baseline the largest dish's); one pointing of
+    one dish size gets 'standard'; a mosaic is imaged pointing by pointing with the
+    standard gridder and combined linearly (see :func:`linear_mosaic`).
 
     Measured on simulated 12m+7m EBs (single pointing and 3-pointing mosaic): the
     joint 'mosaic' gridder's multiscale clean diverged on the beam-filling Sun with
-    the clean mask at PB >= 0.3 (hogbom too, after ~4000 iterations), while the
-    standard gridder converged. With the mask at PB >= 0.6 it converged and matched
-    the truth better (correlation 0.83 against 0.57 on the small EB; the standard
-    gridder gives the 7m baselines the 12m primary beam) but took ~15x longer: see
-    benchmarks/bench_imaging_limits.py."""
-    if requested not in ("standard", "mosaic"):
-        raise ValueError(f"gridder must be 'standard' or 'mosaic', not {requested!r}")
-    if requested == "mosaic" and n_pointings <= 1:
-        why = (f"requested: a primary beam per antenna pair ({dish_sizes} dish sizes), clean mask inside "
-               f"PB >= {joint_pbmask:g} (multiscale diverged with the mask at PB 0.3)")
-        return "mosaic", why
+    the clean mask at PB >= 0.3 (hogbom too, after ~4000 iterations). With the mask at
+    PB >= 0.6 it converged and matched the truth much better (correlation 0.76-0.82
+    against 0.57 on the small EB), at ~1.5x the standard gridder's time on a
+    time-averaged copy: see benchmarks/bench_imaging_limits.py."""
+    if requested not in GRIDDERS:
+        raise ValueError(f"gridder must be one of {', '.join(GRIDDERS)}, not {requested!r}")
+    joint = (f"one pointing, {dish_sizes} dish sizes: a primary beam per antenna pair, clean mask inside "
+             f"PB >= {joint_pbmask:g} (multiscale diverged with the mask at PB 0.3)")
     if n_pointings <= 1:
-        why = "one pointing: standard gridder (converges on the beam-filling Sun)"
+        if requested == "mosaic" or (requested == "auto" and dish_sizes > 1):
+            return "mosaic", joint if dish_sizes > 1 else f"requested: one dish size, mask inside PB >= {joint_pbmask:g}"
+        why = "one pointing, one dish size: standard gridder" if dish_sizes <= 1 else "requested: standard gridder"
         if dish_sizes > 1:
-            why += ("; with several dish sizes it gives every baseline the largest dish's primary beam "
-                    "(gridder='mosaic' on request is closer to the truth on simulated 12m+7m EBs)")
+            why += " (it gives every baseline the largest dish's primary beam)"
         return "standard", why
     note = "; the requested mosaic gridder is for one pointing only" if requested == "mosaic" else ""
     return "standard", (f"{n_pointings} pointings imaged one by one with the standard gridder, then "

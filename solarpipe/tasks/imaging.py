@@ -32,10 +32,11 @@ LOG = logging.getLogger(__name__)
 @dataclass
 class ImagingInputs(TaskInputs):
     """targets: 'sun', 'calibrators' or 'sun,calibrators'. None values are decided by the
-    heuristics: cell (arcsec), imsize (pixels), scales (pixels), niter. gridder: 'standard'
-    or 'mosaic' (one pointing of a 12m+7m array imaged with a primary beam per antenna
-    pair, on a time-averaged copy, clean mask inside PB >= joint_pbmask; slower, and
-    closer to the truth on the simulated EBs: see benchmarks/bench_imaging_limits.py)."""
+    heuristics: cell (arcsec), imsize (pixels), scales (pixels), niter. gridder: 'auto'
+    (heuristics.imaging.choose_gridder: 'mosaic' for one pointing of a 12m+7m array, a
+    primary beam per antenna pair, on a time-averaged copy, clean mask inside PB >=
+    joint_pbmask; 'standard' otherwise), or 'standard' / 'mosaic' by hand (see
+    benchmarks/bench_imaging_limits.py)."""
 
     targets: str = "sun,calibrators"
     cell: float | None = None
@@ -46,7 +47,7 @@ class ImagingInputs(TaskInputs):
     nsigma: float = 3.0
     pblimit: float = 0.2
     pbmask: float = 0.3
-    gridder: str = "standard"
+    gridder: str = "auto"
     joint_pbmask: float = 0.6
 
 
@@ -126,10 +127,12 @@ class Imaging(Task):
             centre, rel, names = (0.0, 0.0), np.zeros((1, 2)), [""]
         return out, SunGeometry(centre, rel, mid, names)
 
-    def joint_imaging_copy(self, vis: Path, beam: float, radius_arcsec: float, res: Results) -> Path:
+    def joint_imaging_copy(self, vis: Path, beam: float, radius_arcsec: float,
+                           res: Results) -> tuple[Path, float | None]:
         """A time-averaged copy of the imaging MS for the heterogeneous-array gridder (its
         major cycles cost ~10x the standard gridder's per visibility); the full-resolution
-        MS stays the one selfcal and tdimaging use."""
+        MS stays the one selfcal and tdimaging use. Returns the copy and its averaging time
+        (the MS itself and None when one integration is already enough)."""
         from ..msutil import median_interval_s
 
         integration = median_interval_s(vis)
@@ -137,13 +140,13 @@ class Imaging(Task):
                              f"{integration:g} s integrations averaged: Earth-rotation smearing < 0.1 beam at "
                              f"{radius_arcsec:.0f}\" from the centre, at most {himg.MAX_TIME_AVERAGE_S:g} s")
         if timebin <= integration:
-            return vis
+            return vis, None
         out = vis.with_name(vis.name.replace(".ms", f".t{timebin:g}s.ms"))
         if out.exists():
             shutil.rmtree(out)
         self.casa.task("split", vis=str(vis), outputvis=str(out), datacolumn="data", timebin=f"{timebin:g}s",
                        keepflags=False, _note="time-averaged copy for the heterogeneous-array gridder")
-        return out
+        return out, timebin
 
     def plan_sun(self, run, inp: ImagingInputs, res: Results) -> list[tuple[str, list, Any]]:
         """Decide the Sun image's parameters; returns its tclean job(s) and the step that
@@ -167,17 +170,29 @@ class Imaging(Task):
         imsize = inp.imsize or res.decide(
             "imsize", himg.image_size(cell, pb, geo.pointing_offsets_arcsec),
             f"{len(geo.pointing_offsets_arcsec)} pointing(s) + 1.5 x PB FWHM {pb:.0f}\" (12m), FFT-friendly")
-        las = himg.largest_angular_scale_arcsec(uv, freq)
-        scales = inp.scales or res.decide("scales", himg.multiscale_scales(beam, cell, min(las, pb)),
-                                          f"point + 1, 3, 9 ... beams up to the largest scale {min(las, pb):.0f}\"")
         try:
             gridder, why = himg.choose_gridder(len(geo.pointing_offsets_arcsec), inp.gridder,
                                                len({a.diameter_m for a in run.antennas}), inp.joint_pbmask)
         except ValueError as exc:
             raise BadInputError(f"hsol_imaging: {exc}") from exc
-        res.decide("gridder", gridder, why, by="user" if inp.gridder != "standard" else "heuristic")
+        res.decide("gridder", gridder, why, by="user" if inp.gridder != "auto" else "heuristic")
         pbmask = inp.joint_pbmask if gridder == "mosaic" else inp.pbmask
-        clean_vis = self.joint_imaging_copy(vis, beam, imsize * cell / 2, res) if gridder == "mosaic" else vis
+        if inp.scales:
+            scales = res.decide("scales", list(inp.scales), "given", by="user")
+        elif gridder == "mosaic":  # every baseline with its own primary beam: the shortest ones count
+            las = himg.largest_angular_scale_arcsec(uv, freq, quantile=0.005)
+            radius = himg.mask_radius_arcsec(pb, pbmask)
+            scales = res.decide("scales", himg.multiscale_scales(beam, cell, min(las, radius),
+                                                                 beams=himg.JOINT_SCALE_BEAMS),
+                                f"point + 1, 3, 6, 12 ... beams up to the largest scale {min(las, radius):.0f}\" "
+                                f"(the shortest baselines see {las:.0f}\", the clean mask's radius is "
+                                f"{radius:.0f}\")")
+        else:
+            las = himg.largest_angular_scale_arcsec(uv, freq)
+            scales = res.decide("scales", himg.multiscale_scales(beam, cell, min(las, pb)),
+                                f"point + 1, 3, 9 ... beams up to the largest scale {min(las, pb):.0f}\"")
+        clean_vis, timebin = (self.joint_imaging_copy(vis, beam, imsize * cell / 2, res) if gridder == "mosaic"
+                              else (vis, None))
         sigma, nvis = visibility_noise(vis)
         expected = himg.thermal_image_noise(sigma, nvis)
         res.decide("expected_rms_jy", expected, f"per-visibility noise {sigma:.3g} Jy (second differences in "
@@ -207,15 +222,16 @@ class Imaging(Task):
         def finish(summaries: list[Any]) -> dict[str, Any]:
             summary = summaries[0] if single else mosaic(summaries)
             return self.finish_sun(name, imagename, clean, niter, inp, geo, vis, expected, cell, imsize,
-                                   scales, gridder, summary, pbmask)
+                                   scales, gridder, summary, pbmask, timebin)
 
         return [(key, calls, finish) for key, calls in jobs]
 
     def finish_sun(self, name: str, imagename: Path, clean: dict[str, Any], niter: int, inp: ImagingInputs,
                    geo: SunGeometry, vis: Path, expected: float, cell: float, imsize: int, scales: list[int],
-                   gridder: str, summary: Any, pbmask: float) -> dict[str, Any]:
+                   gridder: str, summary: Any, pbmask: float, timebin_s: float | None) -> dict[str, Any]:
         """Products of the cleaned Sun image: FITS (Jy/beam and kelvin HPC), PB, statistics.
-        ``vis`` is the imaging MS at full time resolution (what selfcal and tdimaging use)."""
+        ``vis`` is the imaging MS at full time resolution (what selfcal and tdimaging use);
+        ``timebin_s`` the averaging of the copy tclean imaged (None: ``vis`` itself)."""
         products = Path(self.context.workdir) / "products"
         products.mkdir(exist_ok=True)
         fits_jy = products / f"{name}.image.pbcor.fits"
@@ -239,6 +255,7 @@ class Imaging(Task):
         if len(geo.pointing_offsets_arcsec) == 1:
             params.update(usemask="pb", pbmask=pbmask, pbcor=True)
         return {"name": name, "kind": "sun", "gridder": gridder, "pb_fits": str(pb_fits), "vis": str(vis),
+                "timebin_s": timebin_s,
                 "tclean_params": params, "n_pointings": len(geo.pointing_offsets_arcsec),
                 "imagename": str(imagename), "fits": str(fits_jy),
                 "fits_kelvin": str(fits_k), "cell_arcsec": cell, "imsize": int(imsize), "scales": list(scales),

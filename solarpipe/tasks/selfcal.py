@@ -6,8 +6,11 @@ solve for them. Starting from the time-integrated image's clean model, phase-onl
 gaincal solutions are found on hsol_imaging's calibrated Sun-frame copy with
 solution intervals stepping down (scan, 60 s, 20 s, integration;
 heuristics.selfcal), SPWs combined when the SNR needs it. After each step the
-image is remade with hsol_imaging's parameters; the step is kept only if the
-residual rms drops (and few solutions failed), and its image's model seeds the
+image is remade with hsol_imaging's parameters (the heterogeneous-array gridder
+images a time average of the self-calibrated data, as hsol_imaging did, and a
+kept step's model is predicted back at full time resolution for the next
+gaincal); the step is kept only if the residual rms drops without the rms
+contrast falling (and few solutions failed), and its image's model seeds the
 next step. The first rejected step ends the sequence. The kept solutions stay
 applied to the imaging copy (CORRECTED_DATA), so hsol_tdimaging and hsol_feather
 use the self-calibrated data and image. Optional final amplitude+phase step
@@ -44,6 +47,7 @@ class SelfcalInputs(TaskInputs):
     min_snr: float = 3.0
     min_gain: float = 0.02
     max_failed: float = 0.3
+    max_contrast_loss: float = 0.01
     amplitude: bool = False
 
 
@@ -88,10 +92,14 @@ class Selfcal(Task):
         predict = wd / f"{base_name}.start"
         remove_images(predict)
         start_params = {k: v for k, v in params.items() if k not in ("niter", "usemask", "pbmask", "pbcor")}
-        self.casa.task("tclean", vis=vis, imagename=str(predict), startmodel=f"{img['imagename']}.model",
-                       niter=0, savemodel="modelcolumn", datacolumn="data", **start_params,
-                       _note="starting model: the time-integrated image's clean components, predicted into "
-                             "MODEL_DATA the way tclean images (TRACKFIELD; ft does not follow the ephemeris)")
+        timebin = img.get("timebin_s")
+        res.decide("imaging_timebin_s", timebin,
+                   f"as {img['name']}: gains solved on the full-resolution data, each step imaged with the "
+                   f"{params.get('gridder', 'standard')} gridder " + (f"on a {timebin:g} s average of them, "
+                   "its model predicted back at full resolution" if timebin else "on them"))
+        self.predict(vis, predict, Path(img["imagename"]), start_params,
+                     "starting model: the time-integrated image's clean components, predicted into MODEL_DATA the "
+                     "way tclean images (TRACKFIELD; ft does not follow the ephemeris)")
         rms_before = float(img["rms_jy"])
         contrast_before = self.contrast(Path(img["imagename"]), zero)
         iterations, kept, best = [], [], None
@@ -116,12 +124,11 @@ class Selfcal(Task):
             stats = solution_stats(table)
             tables = ([str(t) for t in kept] if mode == "ap" else []) + [str(table)]
             self.apply(vis, tables, combine, nspw)
-            self.casa.task("tclean", vis=vis, imagename=str(image), datacolumn="corrected", savemodel="modelcolumn",
-                           **params, _note=f"image after self-calibration step {k} (its model -> MODEL_DATA)")
+            self.image_step(vis, image, params, timebin, k)
             st = image_stats(image, float(params.get("pblimit", 0.2)))
             contrast = self.contrast(image, zero)
             ok, why = hsc.accept_iteration(rms_before, st["rms_jy"], stats["failed_fraction"], inp.min_gain,
-                                           inp.max_failed)
+                                           inp.max_failed, contrast_before, contrast, inp.max_contrast_loss)
             iterations.append({"step": k, "solint": solint, "mode": mode, "table": table.name,
                                "rms_before_jy": rms_before, "rms_after_jy": st["rms_jy"],
                                "contrast_before": contrast_before, "contrast_after": contrast,
@@ -130,6 +137,9 @@ class Selfcal(Task):
             if not ok:
                 break
             kept = ([*kept] if mode == "ap" else []) + [table]
+            if timebin:
+                self.predict(vis, predict, image, start_params, f"step {k}'s clean model into MODEL_DATA "
+                             "(full time resolution) for the next step")
             rms_before, contrast_before, best = st["rms_jy"], contrast, (image, st)
         # the imaging copy keeps the solutions that were kept (or none)
         if kept:
@@ -140,6 +150,33 @@ class Selfcal(Task):
         res.decide("kept_steps", [it["solint"] for it in iterations if it["accepted"]],
                    "steps whose image improved (residual rms) with few failed solutions")
         return {"results": res, "iterations": iterations, "final": final, "img": img, "kept": [str(t) for t in kept]}
+
+    def predict(self, vis: str, predict: Path, model_of: Path, start_params: dict[str, Any], note: str) -> None:
+        """MODEL_DATA of ``vis`` from the clean model of image ``model_of`` (tclean, niter 0)."""
+        from .imaging import remove_images
+
+        remove_images(predict)
+        self.casa.task("tclean", vis=vis, imagename=str(predict), startmodel=f"{model_of}.model", niter=0,
+                       savemodel="modelcolumn", datacolumn="data", **start_params, _note=note)
+
+    def image_step(self, vis: str, image: Path, params: dict[str, Any], timebin: float | None, k: int) -> None:
+        """Image the self-calibrated data as hsol_imaging did: on ``vis`` itself (its model
+        into MODEL_DATA), or on a ``timebin`` s average of its CORRECTED_DATA (the
+        heterogeneous-array gridder; the model is predicted back only for a kept step)."""
+        if not timebin:
+            self.casa.task("tclean", vis=vis, imagename=str(image), datacolumn="corrected", savemodel="modelcolumn",
+                           **params, _note=f"image after self-calibration step {k} (its model -> MODEL_DATA)")
+            return
+        averaged = Path(f"{image}.t{timebin:g}s.ms")
+        if averaged.exists():
+            shutil.rmtree(averaged)
+        self.casa.task("split", vis=vis, outputvis=str(averaged), datacolumn="corrected", timebin=f"{timebin:g}s",
+                       keepflags=False, _note=f"self-calibration step {k}: time-averaged copy to image")
+        try:
+            self.casa.task("tclean", vis=str(averaged), imagename=str(image), datacolumn="data", **params,
+                           _note=f"image after self-calibration step {k}")
+        finally:
+            shutil.rmtree(averaged, ignore_errors=True)
 
     def apply(self, vis: str, tables: list[str], combine: bool, nspw: int) -> None:
         self.casa.task("applycal", vis=vis, gaintable=tables, interp=["linear"] * len(tables),

@@ -103,10 +103,12 @@ class TDImaging(Task):
                    "spans a calibration gap")
         res.decide("grid", {"cell_arcsec": img["cell_arcsec"], "imsize": img["imsize"]},
                    f"the grid of {img['name']} (every frame the same)")
-        gridder = "standard" if n_point == 1 else "mosaic"
-        res.decide("gridder", gridder, "single pointing" if n_point == 1 else
+        gridder = img.get("gridder", "standard") if n_point == 1 else "mosaic"
+        pbmask = float(img.get("tclean_params", {}).get("pbmask", 0.3)) if n_point == 1 else 0.3
+        res.decide("gridder", gridder, f"single pointing: the gridder of {img['name']} (its clean model is "
+                   "every frame's start model)" if n_point == 1 else
                    "a frame is one mosaic cycle: all pointings imaged jointly")
-        res.decide("clean", {"niter": inp.niter, "nsigma": inp.nsigma, "mask": "pb > 0.3",
+        res.decide("clean", {"niter": inp.niter, "nsigma": inp.nsigma, "mask": f"pb > {pbmask:g}",
                              "deconvolver": "hogbom"},
                    "same depth for every frame: nsigma x the frame's expected noise "
                    f"(time-integrated {expected:.3g} Jy scaled by sqrt(on-source time / frame length))")
@@ -116,14 +118,11 @@ class TDImaging(Task):
         frames_dir.mkdir()
         base = dict(vis=str(vis), field="", phasecenter="TRACKFIELD", specmode="mfs", stokes="I", gridder=gridder,
                     deconvolver="hogbom", imsize=[int(img["imsize"])] * 2, cell=f"{img['cell_arcsec']}arcsec",
-                    weighting="briggs", robust=0.5, niter=int(inp.niter), usemask="pb", pbmask=0.3, pbcor=True,
+                    weighting="briggs", robust=0.5, niter=int(inp.niter), usemask="pb", pbmask=pbmask, pbcor=True,
                     pblimit=0.2, interactive=False)
         model = Path(f"{img['imagename']}.model")
         has_model = inp.startmodel and n_point == 1 and model.exists()
-        if has_model and img.get("gridder", "standard") != gridder:
-            res.decide("startmodel", None, f"{img['name']} was cleaned with the {img.get('gridder')} gridder: its "
-                       f"model is not what the {gridder} gridder predicts from")
-        elif has_model:
+        if has_model:
             base["startmodel"] = str(model)
             res.decide("startmodel", model.name, "every frame starts from the time-integrated clean model: the "
                        "static Sun's sidelobes, which change with each frame's uv coverage, are removed before "

@@ -7,18 +7,16 @@ by hand. The mosaic is imaged pointing by pointing and combined linearly (the jo
 mosaic gridder diverged on these data, see heuristics.imaging.choose_gridder):
 correlation 0.58 measured.
 
-Measured on the small EB: correlation of the pb-corrected image with the truth
-convolved with the restoring beam (disc mean removed, inside the 50% primary
-beam response) 0.57. The issue asks for 0.9; it stays open. What limits it is the
-imaging, not the calibration: benchmarks/bench_imaging_limits.py images the same
-split MS with its DATA replaced by the true visibilities and gets 0.58 (12m
-antennas only: 0.60 calibrated, 0.63 true). The 20" plage is what is missing: only
-the few 12m baselines of 15-25 m and the 7m-7m baselines see it, and the standard
-gridder images the 7m baselines as if they had the 12m primary beam. The
-heterogeneous-array 'mosaic' gridder with the clean mask inside PB >= 0.6 gave 0.83
-on the same data (multiscale diverged with the mask at PB >= 0.3), but took ~20 min
-instead of ~1.5 min here: not yet the default. The test holds the measured level
-so a regression shows.
+The small EB's single pointing is imaged with the heterogeneous-array ('mosaic')
+gridder: a primary beam per antenna pair, on a 30 s average, clean mask inside
+PB >= 0.6, scales up to 6 beams. Measured: correlation of the pb-corrected image
+with the truth convolved with the restoring beam (disc mean removed, inside the
+50% primary beam response) 0.82, against 0.57 with the standard gridder (which
+gives the 7m baselines the 12m primary beam). The issue asks for 0.9; it stays
+open. What is still missing is mostly the 20" plage: benchmarks/bench_imaging_limits.py
+images the same split MS with the true visibilities and gets about as much, and
+losing every scale above ~16" of the truth alone caps the correlation at 0.90. The
+tests hold the measured levels so a regression shows.
 """
 from __future__ import annotations
 
@@ -49,7 +47,8 @@ def test_imaging_stage_ran_with_decided_parameters(small_calimage):
     for name in ("width", "cell", "imsize", "scales", "gridder", "expected_rms_jy", "threshold_jy", "niter",
                  "phasecenter", "calibrator_images"):
         assert name in decided and decided[name]["reason"], name
-    assert decided["gridder"]["value"] == "standard"
+    assert decided["gridder"]["value"] == "mosaic" and decided["gridder"]["by"] == "heuristic"
+    assert decided["timebin_s"]["value"] >= 10.0 and decided["scales"]["value"][-1] > 15
     img = sun_image(ctx)
     # cell ~ beam / 5 of the restored beam's minor axis (within a factor 1.5), image covers >= 2 x PB FWHM
     assert 0.5 < img["beam_arcsec"][1] / 5 / img["cell_arcsec"] < 1.5
@@ -68,7 +67,7 @@ def test_sun_image_correlates_with_the_truth(small_calimage):
     corr = r["corr"]
     print(f"correlation with the beam-convolved truth inside the 50% PB: {corr:.3f} "
           f"(image std {r['image_std_k']:.0f} K, truth std {r['truth_std_k']:.0f} K; issue goal 0.9, see module doc)")
-    assert corr >= 0.5
+    assert corr >= 0.75
 
 
 def test_compact_feature_position_from_the_sunpy_map(small_calimage):
@@ -141,29 +140,30 @@ def test_mosaic_images_without_parameters(sim_eb_factory, tmp_path_factory):
     assert corr >= 0.5
 
 
-def test_heterogeneous_gridder_on_request_is_closer_to_the_truth(small_calimage, tmp_path):
-    """gridder='mosaic' (a primary beam per antenna pair for the 12m+7m array, time-averaged
-    copy, clean mask inside PB >= 0.6) images the same calibrated small EB much closer to
-    the truth than the default standard gridder (measured 0.76 against 0.57; 0.82 with
-    the scales [0, 5, 15, 30] by hand, 0.48-0.54 with a 30" or 40" scale added)."""
+def test_standard_gridder_on_request_is_further_from_the_truth(small_calimage, tmp_path):
+    """gridder='standard' (every baseline, 7m ones too, with the 12m primary beam; mask
+    inside PB >= 0.3; no averaging) images the same calibrated small EB much further from
+    the truth than the default heterogeneous-array gridder (measured 0.57 against 0.82)."""
     from solarpipe.context import Context
     from solarpipe.runner import run_stage
 
     eb, shared = small_calimage
     ctx = Context.load(shared.workdir)
     ctx.workdir = str(tmp_path)  # a separate run reading the shared calibrated MS: the shared run is unchanged
-    rec = run_stage(ctx, "hsol_imaging", {"targets": "sun", "gridder": "mosaic"})
+    rec = run_stage(ctx, "hsol_imaging", {"targets": "sun", "gridder": "standard"})
     assert rec.status == "ok"
     decided = {d["name"]: d for d in rec.results["decisions"]}
-    assert decided["gridder"]["value"] == "mosaic" and decided["gridder"]["by"] == "user"
-    assert decided["timebin_s"]["value"] >= 10.0
+    assert decided["gridder"]["value"] == "standard" and decided["gridder"]["by"] == "user"
+    assert "largest dish" in decided["gridder"]["reason"] and "timebin_s" not in decided
     img = ctx.images[-1]
-    assert img["kind"] == "sun" and img["gridder"] == "mosaic"
+    assert img["kind"] == "sun" and img["gridder"] == "standard" and img["timebin_s"] is None
+    assert img["tclean_params"]["pbmask"] == 0.3
+    joint = sun_image(shared)
     # the full-resolution imaging MS (what selfcal and tdimaging use) is the one recorded
-    assert img["tclean_params"]["pbmask"] == 0.6 and Path(img["vis"]).parent == tmp_path
-    assert ".t" not in Path(img["vis"]).name and Path(img["vis"]).exists()
-    corr_joint = truth_vs_image(eb, img)["corr"]
-    corr_standard = truth_vs_image(eb, sun_image(shared))["corr"]
+    assert joint["gridder"] == "mosaic" and joint["tclean_params"]["pbmask"] == 0.6 and joint["timebin_s"] >= 10
+    assert ".t" not in Path(joint["vis"]).name and Path(joint["vis"]).exists()
+    corr_standard = truth_vs_image(eb, img)["corr"]
+    corr_joint = truth_vs_image(eb, joint)["corr"]
     print(f"correlation with the truth: mosaic gridder {corr_joint:.3f}, standard gridder {corr_standard:.3f} "
           f"(tclean {img['tclean']})")
-    assert corr_joint >= 0.7 and corr_joint >= corr_standard + 0.1
+    assert corr_joint >= corr_standard + 0.15

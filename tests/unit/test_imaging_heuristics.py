@@ -55,11 +55,14 @@ def test_thermal_noise_and_threshold():
     assert h.choose_gridder(1)[0] == "standard" and "linear" in h.choose_gridder(3)[1]
 
 
-def test_heterogeneous_gridder_only_on_request_and_for_one_pointing():
-    gridder, why = h.choose_gridder(1, "mosaic", 2, 0.6)
+def test_heterogeneous_gridder_for_one_pointing_of_several_dish_sizes():
+    gridder, why = h.choose_gridder(1, "auto", 2, 0.6)
     assert gridder == "mosaic" and "0.6" in why and "2 dish sizes" in why
-    assert "largest dish" in h.choose_gridder(1, "standard", 2)[1]
-    assert "largest dish" not in h.choose_gridder(1, "standard", 1)[1]
+    assert h.choose_gridder(1, "auto", 1)[0] == "standard"
+    gridder, why = h.choose_gridder(1, "standard", 2)
+    assert gridder == "standard" and "requested" in why and "largest dish" in why
+    assert h.choose_gridder(1, "mosaic", 1)[0] == "mosaic"
+    assert "linearly mosaicked" in h.choose_gridder(3, "auto", 2)[1]
     gridder, why = h.choose_gridder(3, "mosaic", 2)
     assert gridder == "standard" and "one pointing only" in why
     with pytest.raises(ValueError, match="awproject"):
@@ -86,3 +89,12 @@ def test_linear_mosaic_recovers_a_flat_sky_and_masks_the_edge():
     ok = np.isfinite(sky)
     assert ok.sum() > 1000 and np.allclose(sky[ok], 7.0)
     assert (response[~ok] < 0.2).all() and response.max() <= np.sqrt(2) + 1e-9
+
+
+def test_joint_scales_step_finer_and_stop_at_the_clean_mask():
+    # small EB, Band 3: beam 3.4", cell 0.67", shortest baselines see 31", PB >= 0.6 radius 25"
+    radius = h.mask_radius_arcsec(58.0, 0.6)
+    assert radius == pytest.approx(24.9, abs=0.1)
+    assert h.multiscale_scales(3.39, 0.67, min(31.5, radius), beams=h.JOINT_SCALE_BEAMS) == [0, 5, 15, 30]
+    assert h.multiscale_scales(3.39, 0.67, 14.0) == [0, 5, 15]  # the standard gridder's ladder
+    assert h.multiscale_scales(3.39, 0.67, 2.0) == [0]

@@ -27,3 +27,11 @@ def test_solution_snr_and_spw_combination():
 def test_accept_iteration(before, after, failed, ok):
     accepted, why = hsc.accept_iteration(before, after, failed)
     assert accepted is ok and why
+
+
+def test_a_step_that_flattens_the_image_is_rejected():
+    ok, why = hsc.accept_iteration(0.304, 0.283, 0.08, contrast_before=0.0189, contrast_after=0.0186)
+    assert not ok and "contrast fell" in why
+    ok, why = hsc.accept_iteration(0.343, 0.304, 0.08, contrast_before=0.0186, contrast_after=0.0189)
+    assert ok and "contrast +1.6%" in why
+    assert hsc.accept_iteration(0.343, 0.304, 0.08, contrast_before=0.0186, contrast_after=0.01849)[0]
