@@ -4,8 +4,8 @@ Phase-only solutions with solution intervals stepping down from the scan length
 to the integration; SPWs are combined when one SPW alone would not reach the
 SNR needed per solution. An iteration is kept only when the image measurably
 improves (the residual rms drops without the rms contrast falling) and its
-solutions are not noise (few failed solutions); the first rejected step ends the sequence, since a shorter interval
-has even less signal.
+solutions are not noise (few failed solutions); the first rejected step ends the
+sequence, since a shorter interval has even less signal.
 """
 from __future__ import annotations
 

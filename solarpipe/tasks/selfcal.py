@@ -90,7 +90,6 @@ class Selfcal(Task):
         wd = Path(self.context.workdir)
         base_name = f"{run.name}.s{self.stage}.sun.selfcal"
         predict = wd / f"{base_name}.start"
-        remove_images(predict)
         start_params = {k: v for k, v in params.items() if k not in ("niter", "usemask", "pbmask", "pbcor")}
         timebin = img.get("timebin_s")
         res.decide("imaging_timebin_s", timebin,
