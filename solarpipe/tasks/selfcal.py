@@ -252,6 +252,9 @@ class Selfcal(Task):
             return [QAScore(0.9, "self-calibration not done", "; ".join(d.reason for d in results.decisions),
                             metric_name="selfcal_gain", metric_value=None, topic="imaging")]
         before, after = s.get("rms_before_jy"), s.get("rms_after_jy")
+        if before is None or after is None:  # no step produced an image (e.g. gaincal found no solution)
+            return [QAScore(0.8, "self-calibration: no step kept", "; ".join(results.messages),
+                            metric_name="selfcal_gain", metric_value=0.0, topic="imaging")]
         gain = 1 - after / before if before else 0.0
         return [QAScore(1.0 if gain >= 0.1 else (0.9 if s["improved"] else 0.8),
                         f"self-calibration: residual rms {before:.4g} -> {after:.4g} Jy/beam ({-gain:+.0%})",
