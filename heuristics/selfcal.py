@@ -80,3 +80,15 @@ def accept_iteration(rms_before: float, rms_after: float, failed_fraction: float
                            "image flattened towards the model")
         rms += f", rms contrast {change:+.1%}"
     return True, rms
+
+
+def model_pbmask(image_pbmask: float | None, pblimit: float, requested: float | None = None) -> float | None:
+    """The PB level inside which the selfcal model is cleaned, or None for the image's own
+    model. The Sun fills every primary beam: a clean mask tighter than the imaged field
+    (chosen for the image's fidelity) leaves the emission between it and the field's
+    edge out of the model, and gaincal then pulls the phases towards the model. The
+    model is cleaned out to ``requested`` or else the image's pblimit, when that is wider."""
+    level = requested if requested is not None else pblimit
+    if image_pbmask is None or level >= float(image_pbmask):
+        return None
+    return float(level)

@@ -281,7 +281,8 @@ class Imaging(Task):
         with self.casa.tool("write the kelvin / helioprojective FITS (solarpipe.fitsio)"):
             write_kelvin_fits(f"{imagename}.image.pbcor", fits_k, centre_arcsec, geo.mid_mjd_s,
                               extra={"OBJECT": "Sun", "ORIGIN": "solarpipe hsol_imaging"})
-        stats = image_stats(imagename, inp.pblimit)
+        stats = image_stats(imagename, inp.pblimit,
+                            rms_pb=pbmask if len(geo.pointing_offsets_arcsec) == 1 else None)
         stats["expected_rms_jy"] = expected
         stats["rms_over_expected"] = stats["rms_jy"] / expected if expected > 0 else float("nan")
         pb_fits = products / f"{name}.pb.fits"
@@ -535,8 +536,11 @@ def visibility_noise(vis: str | Path, max_rows: int = 20000) -> tuple[float, int
     return float(np.nanmedian(s)), nvis
 
 
-def image_stats(imagename: Path, pblimit: float, centre_radius_pix: int | None = None) -> dict[str, Any]:
-    """Peak, residual rms (robust), dynamic range, beam, frequency of an image set."""
+def image_stats(imagename: Path, pblimit: float, centre_radius_pix: int | None = None,
+                rms_pb: float | None = None) -> dict[str, Any]:
+    """Peak, residual rms (robust), dynamic range, beam, frequency of an image set.
+    rms_pb: the residual rms is taken inside PB >= rms_pb (the clean mask of a single
+    pointing: outside it the residual is uncleaned solar emission, not noise)."""
     from casatools import image
 
     ia = image()
@@ -555,7 +559,14 @@ def image_stats(imagename: Path, pblimit: float, centre_radius_pix: int | None =
     finally:
         ia.close()
     valid = mask.astype(bool)
-    r = resid[valid]
+    inside = valid
+    if rms_pb is not None and Path(f"{imagename}.pb").exists():
+        ia.open(f"{imagename}.pb")
+        try:
+            inside = valid & (ia.getchunk()[:, :, 0, 0] >= float(rms_pb))
+        finally:
+            ia.close()
+    r = resid[inside]
     rms = float(1.4826 * np.median(np.abs(r - np.median(r)))) if r.size else float("nan")
     if centre_radius_pix:
         c = np.array(img.shape) // 2
