@@ -52,6 +52,7 @@ class SelfcalInputs(TaskInputs):
     max_contrast_loss: float = 0.01
     amplitude: bool = False
     model_pbmask: float | None = None
+    combine_spw: bool | None = None
 
 
 class Selfcal(Task):
@@ -86,6 +87,8 @@ class Selfcal(Task):
         nchan_avg = imaging_copy_nchan(vis)
         snr = hsc.solution_snr(flux, sigma, len(run.antennas), 2 * nchan_avg)
         combine, why = hsc.combine_spws(snr, inp.min_snr)
+        if inp.combine_spw is not None:
+            combine, why = bool(inp.combine_spw), "given"
         res.decide("combine_spw", combine, why + " (one integration, the image peak as the signal)")
         refant = ",".join(self.context.refants[:5]) if self.context.refants else ""
         res.decide("refant", refant, "from hsol_refant")
