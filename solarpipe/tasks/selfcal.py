@@ -39,19 +39,18 @@ LOG = logging.getLogger(__name__)
 class SelfcalInputs(TaskInputs):
     """image: the Sun image to start from (None: the latest). solints: intervals to try,
     longest first (None: scan, 60s, 20s, integration, as the scans allow). min_snr:
-    gaincal minsnr. min_gain: smallest fractional residual-rms drop that keeps a step.
-    amplitude: add a final amplitude+phase step (solint: the scan). model_pbmask: the clean
-    mask (PB level) of the model gaincal solves against, when the image's own mask is
-    tighter (None: the image's pblimit; see heuristics.selfcal.model_pbmask)."""
+    gaincal minsnr. min_gain: the fractional residual-rms drop (inside the clean mask) a
+    step must exceed to be kept (0: any drop). combine_spw: solve with the SPWs combined
+    (None: heuristics.selfcal.combine_spws). amplitude: add a final amplitude+phase step
+    (solint: the scan)."""
 
     image: str | None = None
     solints: list[str] | None = None
     min_snr: float = 3.0
-    min_gain: float = 0.02
+    min_gain: float = 0.0
     max_failed: float = 0.3
     max_contrast_loss: float = 0.01
     amplitude: bool = False
-    model_pbmask: float | None = None
     combine_spw: bool | None = None
 
 
@@ -86,10 +85,13 @@ class Selfcal(Task):
         flux = float(img.get("peak_jy") or 0.0)
         nchan_avg = imaging_copy_nchan(vis)
         snr = hsc.solution_snr(flux, sigma, len(run.antennas), 2 * nchan_avg)
-        combine, why = hsc.combine_spws(snr, inp.min_snr)
+        freqs = [s.ref_freq_hz for s in run.spws if s.id in run.science_spw_ids]
         if inp.combine_spw is not None:
             combine, why = bool(inp.combine_spw), "given"
-        res.decide("combine_spw", combine, why + " (one integration, the image peak as the signal)")
+        else:
+            combine, why = hsc.combine_spws(snr, inp.min_snr, len(freqs),
+                                            (max(freqs) - min(freqs)) / min(freqs) if freqs else 0.0)
+        res.decide("combine_spw", combine, why, by="user" if inp.combine_spw is not None else "heuristic")
         refant = ",".join(self.context.refants[:5]) if self.context.refants else ""
         res.decide("refant", refant, "from hsol_refant")
         zero = self.zero_level_k(img)
@@ -102,22 +104,9 @@ class Selfcal(Task):
                    f"as {img['name']}: gains solved on the full-resolution data, each step imaged with the "
                    f"{params.get('gridder', 'standard')} gridder " + (f"on a {timebin:g} s average of them, "
                    "its model predicted back at full resolution" if timebin else "on them"))
-        model_mask = None if timebin else hsc.model_pbmask(params.get("pbmask"), float(params.get("pblimit", 0.2)),
-                                                           inp.model_pbmask)
-        res.decide("model_pbmask", model_mask,
-                   f"the model gaincal solves against is cleaned inside PB >= {model_mask:g}, wider than the image's "
-                   f"mask (PB >= {params.get('pbmask')}): the antennas see the whole Sun, and emission left out of "
-                   "the model pulls the phases towards the model (tiny EB, 30 deg phase noise: correlation with the "
-                   "truth 0.736 -> 0.739 against 0.728 with the image's own model; 60 deg: 0.12 -> 0.26 against "
-                   "0.13)" if model_mask else "the image's own clean model",
-                   by="user" if inp.model_pbmask is not None else "heuristic")
-        if model_mask:
-            self.model_image(vis, predict, params, model_mask, "data", "starting model: the calibrated data cleaned "
-                             f"inside PB >= {model_mask:g}, its model into MODEL_DATA")
-        else:
-            self.predict(vis, predict, Path(img["imagename"]), start_params,
-                         "starting model: the time-integrated image's clean components, predicted into MODEL_DATA "
-                         "the way tclean images (TRACKFIELD; ft does not follow the ephemeris)")
+        self.predict(vis, predict, Path(img["imagename"]), start_params,
+                     "starting model: the time-integrated image's clean components, predicted into MODEL_DATA the "
+                     "way tclean images (TRACKFIELD; ft does not follow the ephemeris)")
         rms_before = float(img["rms_jy"])
         contrast_before = self.contrast(Path(img["imagename"]), zero)
         iterations, kept, best = [], [], None
@@ -142,7 +131,7 @@ class Selfcal(Task):
             stats = solution_stats(table)
             tables = ([str(t) for t in kept] if mode == "ap" else []) + [str(table)]
             self.apply(vis, tables, combine, nspw)
-            self.image_step(vis, image, params, timebin, k, save_model=not model_mask)
+            self.image_step(vis, image, params, timebin, k)
             st = image_stats(image, float(params.get("pblimit", 0.2)), rms_pb=params.get("pbmask"))
             contrast = self.contrast(image, zero)
             ok, why = hsc.accept_iteration(rms_before, st["rms_jy"], stats["failed_fraction"], inp.min_gain,
@@ -158,9 +147,6 @@ class Selfcal(Task):
             if timebin:
                 self.predict(vis, predict, image, start_params, f"step {k}'s clean model into MODEL_DATA "
                              "(full time resolution) for the next step")
-            elif model_mask and k + 1 < len(steps):
-                self.model_image(vis, predict, params, model_mask, "corrected", f"step {k}'s data cleaned inside "
-                                 f"PB >= {model_mask:g}, its model into MODEL_DATA for the next step")
             rms_before, contrast_before, best = st["rms_jy"], contrast, (image, st)
         # the imaging copy keeps the solutions that were kept (or none)
         if kept:
@@ -169,7 +155,8 @@ class Selfcal(Task):
             self.casa.task("clearcal", vis=vis, _note="no step kept: CORRECTED_DATA back to the calibrated data")
         final = self.products(img, best, base_name) if best else None
         res.decide("kept_steps", [it["solint"] for it in iterations if it["accepted"]],
-                   "steps whose image improved (residual rms) with few failed solutions")
+                   "steps whose image improved (residual rms inside the clean mask down, rms contrast not down "
+                   "by more than the tolerance) with few failed solutions")
         return {"results": res, "iterations": iterations, "final": final, "img": img, "kept": [str(t) for t in kept]}
 
     def predict(self, vis: str, predict: Path, model_of: Path, start_params: dict[str, Any], note: str) -> None:
@@ -180,25 +167,13 @@ class Selfcal(Task):
         self.casa.task("tclean", vis=vis, imagename=str(predict), startmodel=f"{model_of}.model", niter=0,
                        savemodel="modelcolumn", datacolumn="data", **start_params, _note=note)
 
-    def model_image(self, vis: str, name: Path, params: dict[str, Any], pbmask: float, column: str,
-                    note: str) -> None:
-        """Clean ``vis`` inside PB >= ``pbmask`` and save the model into MODEL_DATA."""
-        from .imaging import remove_images
-
-        remove_images(name)
-        self.casa.task("tclean", vis=vis, imagename=str(name), datacolumn=column, savemodel="modelcolumn",
-                       **{**params, "pbmask": pbmask, "pbcor": False}, _note=note)
-
-    def image_step(self, vis: str, image: Path, params: dict[str, Any], timebin: float | None, k: int,
-                   save_model: bool = True) -> None:
+    def image_step(self, vis: str, image: Path, params: dict[str, Any], timebin: float | None, k: int) -> None:
         """Image the self-calibrated data as hsol_imaging did: on ``vis`` itself (its model
         into MODEL_DATA), or on a ``timebin`` s average of its CORRECTED_DATA (the
         heterogeneous-array gridder; the model is predicted back only for a kept step)."""
         if not timebin:
-            self.casa.task("tclean", vis=vis, imagename=str(image), datacolumn="corrected",
-                           savemodel="modelcolumn" if save_model else "none", **params,
-                           _note=f"image after self-calibration step {k}" + (" (its model -> MODEL_DATA)"
-                                                                             if save_model else ""))
+            self.casa.task("tclean", vis=vis, imagename=str(image), datacolumn="corrected", savemodel="modelcolumn",
+                           **params, _note=f"image after self-calibration step {k} (its model -> MODEL_DATA)")
             return
         averaged = Path(f"{image}.t{timebin:g}s.ms")
         if averaged.exists():
