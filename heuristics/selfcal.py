@@ -47,19 +47,34 @@ def solution_snr(flux_jy: float, sigma_vis_jy: float, n_ant: int, n_vis_per_base
     return flux_jy / sigma_vis_jy * math.sqrt(max(n_ant - 1, 1) * max(n_vis_per_baseline, 1.0))
 
 
-def combine_spws(snr_per_spw: float, min_snr: float = 3.0) -> tuple[bool, str]:
-    """Combine SPWs in the solve when one SPW alone gives less than ``min_snr``."""
+#: largest fractional frequency spread of the SPWs over which phase-only solutions are combined
+MAX_COMBINED_SPREAD = 0.2
+
+
+def combine_spws(snr_per_spw: float, min_snr: float = 3.0, n_spw: int = 1, freq_spread: float = 0.0,
+                 max_spread: float = MAX_COMBINED_SPREAD) -> tuple[bool, str]:
+    """Combine SPWs in the solve? The residual phase errors selfcal corrects are
+    tropospheric: one path length for every SPW of a band (the phase calibration has
+    removed the SPWs' offsets), so the phase differs across the SPWs only by their
+    frequency ratio. When that spread is small (``freq_spread`` = (max - min) / min <=
+    ``max_spread``) the SPWs are combined for sqrt(n_spw) in SNR (measured on the tiny
+    30-deg phase-noise EB: correlation with the truth 0.736 -> 0.765 combined, 0.728 per
+    SPW). Otherwise per SPW, unless one SPW alone gives less than ``min_snr``."""
+    snr = f"expected SNR per SPW {snr_per_spw:.1f}"
+    if n_spw > 1 and freq_spread <= max_spread:
+        return True, (f"{n_spw} SPWs within {freq_spread:.1%} in frequency (<= {max_spread:.0%}): the tropospheric "
+                      f"phase is the same path in all of them, combined for sqrt({n_spw}) in SNR ({snr})")
     if snr_per_spw >= min_snr:
-        return False, f"expected SNR per SPW {snr_per_spw:.1f} >= {min_snr:g}: solve per SPW"
-    return True, f"expected SNR per SPW {snr_per_spw:.1f} < {min_snr:g}: SPWs combined"
+        return False, f"{snr} >= {min_snr:g}: solve per SPW"
+    return True, f"{snr} < {min_snr:g}: SPWs combined"
 
 
 def accept_iteration(rms_before: float, rms_after: float, failed_fraction: float,
-                     min_gain: float = 0.02, max_failed: float = 0.3,
+                     min_gain: float = 0.0, max_failed: float = 0.3,
                      contrast_before: float | None = None, contrast_after: float | None = None,
                      max_contrast_loss: float = 0.01) -> tuple[bool, str]:
-    """Keep a self-calibration step if the residual rms drops by at least ``min_gain``
-    (fractional), at most ``max_failed`` of the solutions failed, and the image's rms
+    """Keep a self-calibration step if the residual rms drops by more than ``min_gain``
+    (fractional; 0: any drop), at most ``max_failed`` of the solutions failed, and the image's rms
     contrast (when given) falls by no more than ``max_contrast_loss``: phase errors blur
     the Sun's features, so a real correction does not flatten the image, while a step
     that only pulls the data towards an incomplete model lowers the residual and the
@@ -70,7 +85,7 @@ def accept_iteration(rms_before: float, rms_after: float, failed_fraction: float
     gain = 1.0 - rms_after / rms_before
     if failed_fraction > max_failed:
         return False, f"{failed_fraction:.0%} of the solutions failed (> {max_failed:.0%}): noise, not signal"
-    if gain < min_gain:
+    if gain <= min_gain:
         return False, f"residual rms {rms_before:.4g} -> {rms_after:.4g} Jy/beam ({-gain:+.1%}): no real improvement"
     rms = f"residual rms {rms_before:.4g} -> {rms_after:.4g} Jy/beam ({-gain:+.1%})"
     if contrast_before and contrast_after is not None and math.isfinite(contrast_after) and contrast_before > 0:

@@ -39,16 +39,19 @@ LOG = logging.getLogger(__name__)
 class SelfcalInputs(TaskInputs):
     """image: the Sun image to start from (None: the latest). solints: intervals to try,
     longest first (None: scan, 60s, 20s, integration, as the scans allow). min_snr:
-    gaincal minsnr. min_gain: smallest fractional residual-rms drop that keeps a step.
-    amplitude: add a final amplitude+phase step (solint: the scan)."""
+    gaincal minsnr. min_gain: the fractional residual-rms drop (inside the clean mask) a
+    step must exceed to be kept (0: any drop). combine_spw: solve with the SPWs combined
+    (None: heuristics.selfcal.combine_spws). amplitude: add a final amplitude+phase step
+    (solint: the scan)."""
 
     image: str | None = None
     solints: list[str] | None = None
     min_snr: float = 3.0
-    min_gain: float = 0.02
+    min_gain: float = 0.0
     max_failed: float = 0.3
     max_contrast_loss: float = 0.01
     amplitude: bool = False
+    combine_spw: bool | None = None
 
 
 class Selfcal(Task):
@@ -82,8 +85,13 @@ class Selfcal(Task):
         flux = float(img.get("peak_jy") or 0.0)
         nchan_avg = imaging_copy_nchan(vis)
         snr = hsc.solution_snr(flux, sigma, len(run.antennas), 2 * nchan_avg)
-        combine, why = hsc.combine_spws(snr, inp.min_snr)
-        res.decide("combine_spw", combine, why + " (one integration, the image peak as the signal)")
+        freqs = [s.ref_freq_hz for s in run.spws if s.id in run.science_spw_ids]
+        if inp.combine_spw is not None:
+            combine, why = bool(inp.combine_spw), "given"
+        else:
+            combine, why = hsc.combine_spws(snr, inp.min_snr, len(freqs),
+                                            (max(freqs) - min(freqs)) / min(freqs) if freqs else 0.0)
+        res.decide("combine_spw", combine, why, by="user" if inp.combine_spw is not None else "heuristic")
         refant = ",".join(self.context.refants[:5]) if self.context.refants else ""
         res.decide("refant", refant, "from hsol_refant")
         zero = self.zero_level_k(img)
@@ -124,7 +132,7 @@ class Selfcal(Task):
             tables = ([str(t) for t in kept] if mode == "ap" else []) + [str(table)]
             self.apply(vis, tables, combine, nspw)
             self.image_step(vis, image, params, timebin, k)
-            st = image_stats(image, float(params.get("pblimit", 0.2)))
+            st = image_stats(image, float(params.get("pblimit", 0.2)), rms_pb=params.get("pbmask"))
             contrast = self.contrast(image, zero)
             ok, why = hsc.accept_iteration(rms_before, st["rms_jy"], stats["failed_fraction"], inp.min_gain,
                                            inp.max_failed, contrast_before, contrast, inp.max_contrast_loss)
@@ -147,7 +155,8 @@ class Selfcal(Task):
             self.casa.task("clearcal", vis=vis, _note="no step kept: CORRECTED_DATA back to the calibrated data")
         final = self.products(img, best, base_name) if best else None
         res.decide("kept_steps", [it["solint"] for it in iterations if it["accepted"]],
-                   "steps whose image improved (residual rms) with few failed solutions")
+                   "steps whose image improved (residual rms inside the clean mask down, rms contrast not down "
+                   "by more than the tolerance) with few failed solutions")
         return {"results": res, "iterations": iterations, "final": final, "img": img, "kept": [str(t) for t in kept]}
 
     def predict(self, vis: str, predict: Path, model_of: Path, start_params: dict[str, Any], note: str) -> None:

@@ -232,7 +232,7 @@ def image_frame(kwargs: dict[str, Any]) -> dict[str, Any]:
     from .imaging import image_stats
 
     summary = casatasks.tclean(**kwargs)
-    stats = image_stats(Path(kwargs["imagename"]), float(kwargs.get("pblimit", 0.2)))
+    stats = image_stats(Path(kwargs["imagename"]), float(kwargs.get("pblimit", 0.2)), rms_pb=kwargs.get("pbmask"))
     stats["stopcode"] = summary.get("stopcode") if isinstance(summary, dict) else None
     return stats
 

@@ -7,16 +7,13 @@ by hand. The mosaic is imaged pointing by pointing and combined linearly (the jo
 mosaic gridder diverged on these data, see heuristics.imaging.choose_gridder):
 correlation 0.58 measured.
 
-The small EB's single pointing is imaged with the heterogeneous-array ('mosaic')
-gridder: a primary beam per antenna pair, on a 30 s average, clean mask inside
-PB >= 0.6, scales up to 6 beams. Measured: correlation of the pb-corrected image
-with the truth convolved with the restoring beam (disc mean removed, inside the
-50% primary beam response) 0.82, against 0.57 with the standard gridder (which
-gives the 7m baselines the 12m primary beam). The issue asks for 0.9; it stays
-open. What is still missing is mostly the 20" plage: benchmarks/bench_imaging_limits.py
-images the same split MS with the true visibilities and gets about as much, and
-losing every scale above ~16" of the truth alone caps the correlation at 0.90. The
-tests hold the measured levels so a regression shows.
+The small EB's single pointing: standard gridder, clean mask inside PB >= 0.6,
+scales 0, 1, 3, 6 beams. Measured: correlation of the pb-corrected image with the
+truth convolved with the restoring beam (disc mean removed, inside the 50% primary
+beam response) 0.95. With the mask at PB >= 0.3 (the default until session 6) it was
+0.57: clean put unconstrained large-scale blobs near the mask's edge. The
+heterogeneous-array gridder on request gives 0.82 (its own mask at PB 0.6; it
+diverged at 0.3 and 0.5).
 """
 from __future__ import annotations
 
@@ -47,8 +44,9 @@ def test_imaging_stage_ran_with_decided_parameters(small_calimage):
     for name in ("width", "cell", "imsize", "scales", "gridder", "expected_rms_jy", "threshold_jy", "niter",
                  "phasecenter", "calibrator_images"):
         assert name in decided and decided[name]["reason"], name
-    assert decided["gridder"]["value"] == "mosaic" and decided["gridder"]["by"] == "heuristic"
-    assert decided["timebin_s"]["value"] >= 10.0 and decided["scales"]["value"][-1] > 15
+    assert decided["gridder"]["value"] == "standard" and decided["gridder"]["by"] == "heuristic"
+    assert decided["pbmask"]["value"] == 0.6 and "timebin_s" not in decided
+    assert decided["scales"]["value"][-1] > 15  # a scale for the ~20" plage
     img = sun_image(ctx)
     # cell ~ beam / 5 of the restored beam's minor axis (within a factor 1.5), image covers >= 2 x PB FWHM
     assert 0.5 < img["beam_arcsec"][1] / 5 / img["cell_arcsec"] < 1.5
@@ -67,7 +65,7 @@ def test_sun_image_correlates_with_the_truth(small_calimage):
     corr = r["corr"]
     print(f"correlation with the beam-convolved truth inside the 50% PB: {corr:.3f} "
           f"(image std {r['image_std_k']:.0f} K, truth std {r['truth_std_k']:.0f} K; issue goal 0.9, see module doc)")
-    assert corr >= 0.75
+    assert corr >= 0.9
 
 
 def test_compact_feature_position_from_the_sunpy_map(small_calimage):
@@ -140,30 +138,28 @@ def test_mosaic_images_without_parameters(sim_eb_factory, tmp_path_factory):
     assert corr >= 0.5
 
 
-def test_standard_gridder_on_request_is_further_from_the_truth(small_calimage, tmp_path):
-    """gridder='standard' (every baseline, 7m ones too, with the 12m primary beam; mask
-    inside PB >= 0.3; no averaging) images the same calibrated small EB much further from
-    the truth than the default heterogeneous-array gridder (measured 0.57 against 0.82)."""
+def test_heterogeneous_gridder_on_request(small_calimage, tmp_path):
+    """gridder='mosaic' (a primary beam per antenna pair for the 12m+7m array, time-averaged
+    copy, the same clean mask inside PB >= 0.6) images the same calibrated small EB;
+    measured 0.82 against the default standard gridder's 0.95."""
     from solarpipe.context import Context
     from solarpipe.runner import run_stage
 
     eb, shared = small_calimage
     ctx = Context.load(shared.workdir)
     ctx.workdir = str(tmp_path)  # a separate run reading the shared calibrated MS: the shared run is unchanged
-    rec = run_stage(ctx, "hsol_imaging", {"targets": "sun", "gridder": "standard"})
+    rec = run_stage(ctx, "hsol_imaging", {"targets": "sun", "gridder": "mosaic"})
     assert rec.status == "ok"
     decided = {d["name"]: d for d in rec.results["decisions"]}
-    assert decided["gridder"]["value"] == "standard" and decided["gridder"]["by"] == "user"
-    assert "largest dish" in decided["gridder"]["reason"] and "timebin_s" not in decided
+    assert decided["gridder"]["value"] == "mosaic" and decided["gridder"]["by"] == "user"
+    assert decided["timebin_s"]["value"] >= 10.0
     img = ctx.images[-1]
-    assert img["kind"] == "sun" and img["gridder"] == "standard" and img["timebin_s"] is None
-    assert img["tclean_params"]["pbmask"] == 0.3
-    joint = sun_image(shared)
+    assert img["kind"] == "sun" and img["gridder"] == "mosaic" and img["timebin_s"] >= 10.0
     # the full-resolution imaging MS (what selfcal and tdimaging use) is the one recorded
-    assert joint["gridder"] == "mosaic" and joint["tclean_params"]["pbmask"] == 0.6 and joint["timebin_s"] >= 10
-    assert ".t" not in Path(joint["vis"]).name and Path(joint["vis"]).exists()
-    corr_standard = truth_vs_image(eb, img)["corr"]
-    corr_joint = truth_vs_image(eb, joint)["corr"]
-    print(f"correlation with the truth: mosaic gridder {corr_joint:.3f}, standard gridder {corr_standard:.3f} "
+    assert img["tclean_params"]["pbmask"] == 0.6 and Path(img["vis"]).parent == tmp_path
+    assert ".t" not in Path(img["vis"]).name and Path(img["vis"]).exists()
+    corr_joint = truth_vs_image(eb, img)["corr"]
+    corr_default = truth_vs_image(eb, sun_image(shared))["corr"]
+    print(f"correlation with the truth: mosaic gridder {corr_joint:.3f}, standard gridder {corr_default:.3f} "
           f"(tclean {img['tclean']})")
-    assert corr_joint >= corr_standard + 0.15
+    assert corr_joint >= 0.75 and corr_default >= corr_joint + 0.05

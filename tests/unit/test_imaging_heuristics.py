@@ -55,13 +55,13 @@ def test_thermal_noise_and_threshold():
     assert h.choose_gridder(1)[0] == "standard" and "linear" in h.choose_gridder(3)[1]
 
 
-def test_heterogeneous_gridder_for_one_pointing_of_several_dish_sizes():
+def test_standard_gridder_unless_the_heterogeneous_one_is_requested():
     gridder, why = h.choose_gridder(1, "auto", 2, 0.6)
+    assert gridder == "standard" and "largest dish" in why and "requested" not in why
+    assert h.choose_gridder(1, "auto", 1) == ("standard", "one pointing: standard gridder")
+    gridder, why = h.choose_gridder(1, "mosaic", 2, 0.6)
     assert gridder == "mosaic" and "0.6" in why and "2 dish sizes" in why
-    assert h.choose_gridder(1, "auto", 1)[0] == "standard"
-    gridder, why = h.choose_gridder(1, "standard", 2)
-    assert gridder == "standard" and "requested" in why and "largest dish" in why
-    assert h.choose_gridder(1, "mosaic", 1)[0] == "mosaic"
+    assert "requested" in h.choose_gridder(1, "standard", 2)[1]
     assert "linearly mosaicked" in h.choose_gridder(3, "auto", 2)[1]
     gridder, why = h.choose_gridder(3, "mosaic", 2)
     assert gridder == "standard" and "one pointing only" in why
@@ -91,10 +91,10 @@ def test_linear_mosaic_recovers_a_flat_sky_and_masks_the_edge():
     assert (response[~ok] < 0.2).all() and response.max() <= np.sqrt(2) + 1e-9
 
 
-def test_joint_scales_step_finer_and_stop_at_the_clean_mask():
+def test_single_pointing_scales_step_finer_and_stop_at_the_clean_mask():
     # small EB, Band 3: beam 3.4", cell 0.67", shortest baselines see 31", PB >= 0.6 radius 25"
     radius = h.mask_radius_arcsec(58.0, 0.6)
     assert radius == pytest.approx(24.9, abs=0.1)
-    assert h.multiscale_scales(3.39, 0.67, min(31.5, radius), beams=h.JOINT_SCALE_BEAMS) == [0, 5, 15, 30]
+    assert h.multiscale_scales(3.39, 0.67, min(31.5, radius), beams=h.POINTING_SCALE_BEAMS) == [0, 5, 15, 30]
     assert h.multiscale_scales(3.39, 0.67, 14.0) == [0, 5, 15]  # the standard gridder's ladder
     assert h.multiscale_scales(3.39, 0.67, 2.0) == [0]
