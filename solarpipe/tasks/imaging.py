@@ -189,9 +189,9 @@ class Imaging(Task):
         res.decide("gridder", gridder, why, by="user" if inp.gridder != "auto" else "heuristic")
         single = len(geo.pointing_offsets_arcsec) == 1
         pbmask = res.decide("pbmask", inp.pbmask if single else inp.mosaic_pbmask,
-                            "clean mask inside PB >= 0.6 for one pointing: wider masks let clean put "
+                            f"clean mask inside PB >= {inp.pbmask:g} for one pointing: wider masks let clean put "
                             "unconstrained large-scale blobs near the edge (small EB: correlation with the truth "
-                            "0.95 against 0.57 at PB 0.3)" if single else
+                            "0.95 at PB 0.6 against 0.57 at PB 0.3)" if single else
                             "each pointing cleaned inside its own PB >= this level", by="default")
         if inp.scales:
             scales = res.decide("scales", list(inp.scales), "given", by="user")
