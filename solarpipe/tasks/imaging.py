@@ -28,9 +28,6 @@ from ..task import ImageResults, Plot, Results, Task, TaskInputs
 
 LOG = logging.getLogger(__name__)
 
-#: a Sun clean that stops before this many iterations did not run (see plan_sun's retry)
-MIN_CLEAN_ITERATIONS = 10
-
 
 @dataclass
 class ImagingInputs(TaskInputs):
@@ -242,20 +239,19 @@ class Imaging(Task):
                                    clean["scales"], gridder, summary, pbmask, timebin)
 
         def retry(summaries: list[Any]) -> list | None:
-            """CASA's multiscale clean stops at once (no or a few iterations) when the PSF
-            smoothed by its largest scale has a negative peak (too few short spacings, e.g.
-            a tiny 12m+7m EB with one 7m-7m baseline): drop that scale and re-image."""
+            """When multiscale clean failed (heuristics.imaging.clean_failure: e.g. a tiny
+            12m+7m EB, whose PSF smoothed by the largest scale has a negative peak), drop
+            that scale and re-image."""
             summary = summaries[0] if summaries else None
-            done = summary.get("iterdone") if isinstance(summary, dict) else None
-            # also a count beyond niter: measured when the MSClean loop ran away on its largest scale
-            if (done is None or MIN_CLEAN_ITERATIONS <= done <= int(niter) or len(clean["scales"]) <= 2
-                    or inp.scales):
+            if not isinstance(summary, dict) or len(clean["scales"]) <= 2 or inp.scales:
+                return None
+            failure = himg.clean_failure(summary.get("iterdone"), summary.get("stopcode"), int(niter))
+            if failure is None:
                 return None
             dropped = clean["scales"][-1]
             clean["scales"] = res.decide("scales", clean["scales"][:-1],
-                                         f"clean failed with the {dropped}-pixel scale ({done} iterations for "
-                                         f"niter {niter}: the PSF smoothed by it has a negative peak, too few short "
-                                         "spacings); re-imaged without it")
+                                         f"clean failed with the {dropped}-pixel scale ({failure}; too few short "
+                                         "spacings for it); re-imaged without it")
             remove_images(imagename)
             return sun_calls()
 

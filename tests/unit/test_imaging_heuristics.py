@@ -98,3 +98,12 @@ def test_single_pointing_scales_step_finer_and_stop_at_the_clean_mask():
     assert h.multiscale_scales(3.39, 0.67, min(31.5, radius), beams=h.POINTING_SCALE_BEAMS) == [0, 5, 15, 30]
     assert h.multiscale_scales(3.39, 0.67, 14.0) == [0, 5, 15]  # the standard gridder's ladder
     assert h.multiscale_scales(3.39, 0.67, 2.0) == [0]
+
+
+def test_clean_failure_from_the_summary():
+    assert h.clean_failure(10000, 1, 10000) is None  # the iteration cap: not a failure
+    assert h.clean_failure(2500, 8, 10000) is None  # nsigma reached
+    assert "0 iterations" in h.clean_failure(0, 8, 10000)
+    assert "for niter" in h.clean_failure(7_000_000, 1, 10000)
+    assert "stuck" in h.clean_failure(384, 4, 10000)  # measured in a CI run on the tiny EB
+    assert "diverged" in h.clean_failure(3000, 6, 10000)
