@@ -150,6 +150,19 @@ class Task:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def start_flags(self, vis: str, comment: str) -> str:
+        """Save the flags before this stage flags anything; on a re-run of the stage (e.g.
+        a resume after a kill mid-stage) restore that version instead, so it starts from
+        the same flags. Returns the version name."""
+        version = f"{self.name}_stage{self.stage}_before"
+        if Path(f"{vis}.flagversions", f"flags.{version}").exists():
+            self.casa.task("flagmanager", vis=vis, mode="restore", versionname=version,
+                           _note="re-run of this stage: restore the flags saved by its first attempt")
+        else:
+            self.casa.task("flagmanager", vis=vis, mode="save", versionname=version, comment=comment,
+                           merge="replace", _note="save the flags first: every flagging step can be undone")
+        return version
+
     def new_results(self) -> Results:
         return Results(task=self.name, stage=self.stage,
                        inputs={k: v for k, v in dataclasses.asdict(self.inputs).items()})

@@ -39,14 +39,7 @@ class Applycal(Task):
         cal_ids = sorted(set(run.field_ids("bandpass") + run.field_ids("phase") + run.field_ids("flux")))
         groups = {"calibrators": ",".join(str(i) for i in cal_ids),
                   "sun": ",".join(str(i) for i in run.sun_field_ids)}
-        version = f"hsol_applycal_stage{self.stage}_before"
-        if Path(f"{run.vis}.flagversions", f"flags.{version}").exists():
-            # this stage ran (or was killed mid-way) before: start again from the flags it started from
-            self.casa.task("flagmanager", vis=run.vis, mode="restore", versionname=version,
-                           _note="re-run of this stage: restore the flags saved by its first attempt")
-        else:
-            self.casa.task("flagmanager", vis=run.vis, mode="save", versionname=version, merge="replace",
-                           comment="flags before applycal")
+        self.start_flags(run.vis, "flags before applycal")
         before = self.casa.task("flagdata", vis=run.vis, mode="summary", spw=spw, _note="flags before applycal")
         applied, calls = {}, []
         for target, fields in groups.items():

@@ -16,7 +16,6 @@ import logging
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,16 +94,7 @@ class FlagData(Task):
         run = self.context.observing_run
         vis = run.vis
         res = self.new_results()
-        version = f"hsol_flagdata_stage{self.stage}_before"
-        if Path(f"{vis}.flagversions", f"flags.{version}").exists():
-            # this stage ran (or was killed) before: start again from the flags it started from
-            self.casa.task("flagmanager", vis=vis, mode="restore", versionname=version,
-                           _note="re-run of this stage: restore the flags saved by its first attempt")
-        else:
-            self.casa.task("flagmanager", vis=vis, mode="save", versionname=version,
-                           comment="before hsol_flagdata (restore with flagmanager mode='restore')",
-                           _note="save the flags first: every flagging step can be undone",
-                           merge="replace")
+        version = self.start_flags(vis, "before hsol_flagdata (restore with flagmanager mode='restore')")
         res.summary["flag_version"] = version
         before = self._summary(vis, "before")
 
